@@ -1,0 +1,37 @@
+# kiku: `make run` installs everything and starts the platform; `make test` runs the suite.
+DATA_DIR ?= .kiku
+API_PORT ?= 5100
+ROUTER_PORT ?= 8080
+DOMAIN ?= localhost
+VENV := .venv/bin
+
+.PHONY: install run test lint unit integration bench clean
+
+install: .venv/.installed
+
+.venv/.installed: pyproject.toml uv.lock scripts/setup.sh
+	scripts/setup.sh
+	touch $@
+
+run: install
+	$(VENV)/kiku server --data-dir $(DATA_DIR) --api-port $(API_PORT) --router-port $(ROUTER_PORT) --domain $(DOMAIN)
+
+lint: install
+	$(VENV)/ruff check src tests bench
+	$(VENV)/ruff format --check src tests bench
+	$(VENV)/mypy
+
+test: lint
+	$(VENV)/pytest
+
+unit: install
+	$(VENV)/pytest --ignore=tests/integration
+
+integration: install
+	$(VENV)/pytest tests/integration
+
+bench: install
+	$(VENV)/python bench/api_requests.py
+
+clean:
+	rm -rf .venv .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""kiku: a self-hosted Heroku."""

@@ -1,0 +1,1 @@
+"""Accounts: users, password plus TOTP two-step login, API tokens, rate limits."""

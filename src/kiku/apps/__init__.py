@@ -1,0 +1,1 @@
+"""Apps: names, ownership and who may touch them."""

@@ -1,0 +1,165 @@
+"""`kiku server`: builds the platform's parts from settings, runs and supervises them.
+
+Today the parts are the API (which also serves git later); the git receiver's builder,
+dyno manager, router and logplex join as `Part`s. If any part stops on its own, the
+server stops them all and exits non-zero, so a supervisor (systemd, `make run`) sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+import uvicorn
+
+from kiku.api import create_app
+from kiku.errors import KikuError
+from kiku.platform import Platform
+from kiku.settings import Settings
+
+log = logging.getLogger("kiku.server")
+
+
+class PortInUse(KikuError):
+    exit_code = 2
+
+
+class Part(Protocol):
+    """One long-running piece of the platform."""
+
+    name: str
+
+    async def run(self) -> None:
+        """Serve until `stop()` is called; returning earlier means the part failed."""
+
+    def stop(self) -> None:
+        """Ask the part to finish; `run()` returns soon after."""
+
+
+class _QuietSignalsServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the platform's server owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise PortInUse(
+            f"Cannot listen on {host}:{port} ({exc.strerror}); is another kiku server running? "
+            "Choose another port with --api-port."
+        ) from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class ApiPart:
+    """The Platform API on uvicorn (uvloop and httptools)."""
+
+    name = "api"
+
+    def __init__(self, platform: Platform) -> None:
+        settings = platform.settings
+        self._socket = bind(settings.api_host, settings.api_port)
+        config = uvicorn.Config(
+            create_app(platform),
+            loop="none",
+            http="httptools",
+            lifespan="on",
+            log_config=None,
+            server_header=False,
+            proxy_headers=False,
+        )
+        self._server = _QuietSignalsServer(config)
+
+    async def run(self) -> None:
+        await self._server.serve(sockets=[self._socket])
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+
+    @property
+    def started(self) -> bool:
+        return self._server.started
+
+
+class Server:
+    """Runs the parts together and stops them together (SIGINT, SIGTERM, or a part failing)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        parts: Callable[[Platform], list[Part]] | None = None,
+        on_ready: Callable[[Settings], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._make_parts = parts or (lambda platform: [ApiPart(platform)])
+        self._on_ready = on_ready
+        self._stopping = asyncio.Event()
+
+    async def serve(self) -> int:
+        """Run until told to stop; answers the process exit code."""
+        platform = Platform.build(self.settings)
+        try:
+            parts = self._make_parts(platform)
+            return await self._supervise(parts)
+        finally:
+            platform.close()
+
+    async def _supervise(self, parts: list[Part]) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stop)
+        tasks = {asyncio.create_task(part.run(), name=part.name): part for part in parts}
+        stopping = asyncio.create_task(self._stopping.wait())
+        await self._announce(parts)
+        done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+        failed = [tasks[task].name for task in done if task in tasks]
+        if failed:
+            log.error("part %s stopped unexpectedly; shutting kiku down", ", ".join(failed))
+        for part in parts:
+            part.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        stopping.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        log.info("kiku stopped")
+        return 1 if failed else 0
+
+    async def _announce(self, parts: list[Part]) -> None:
+        for _ in range(500):
+            if all(getattr(part, "started", True) for part in parts) or self._stopping.is_set():
+                break
+            await asyncio.sleep(0.01)
+        if self._on_ready and not self._stopping.is_set():
+            self._on_ready(self.settings)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
+def run(settings: Settings, on_ready: Callable[[Settings], None] | None = None) -> int:
+    """Run the platform in this process until a signal; uvloop when it is installed."""
+    try:
+        import uvloop
+
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a pinned dependency
+        loop_factory = asyncio.new_event_loop
+    server = Server(settings, on_ready=on_ready)
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(server.serve())

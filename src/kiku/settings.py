@@ -1,0 +1,88 @@
+"""Settings for one kiku platform, read from a mapping handed in (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_API_HOST = "127.0.0.1"
+DEFAULT_API_PORT = 5100
+DEFAULT_ROUTER_PORT = 8080
+DEFAULT_DOMAIN = "localhost"
+# Heroku's API budget: 4500 requests per account per hour (HEROKU_BEHAVIOUR §10.5).
+DEFAULT_RATE_LIMIT = 4500
+DEFAULT_PAGE_SIZE = 200
+
+
+def default_data_dir(environ: Mapping[str, str]) -> Path:
+    home = environ.get("HOME") or str(Path.home())
+    return Path(home) / ".kiku"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the platform keeps its state and where its parts listen.
+
+    Example::
+
+        settings = Settings.from_env(os.environ, data_dir=Path("/srv/kiku"))
+    """
+
+    data_dir: Path
+    api_host: str = DEFAULT_API_HOST
+    api_port: int = DEFAULT_API_PORT
+    router_port: int = DEFAULT_ROUTER_PORT
+    domain: str = DEFAULT_DOMAIN
+    database_url: str | None = None
+    rate_limit_per_hour: int = DEFAULT_RATE_LIMIT
+    page_size: int = DEFAULT_PAGE_SIZE
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: object) -> Settings:
+        """Build settings from `KIKU_*` variables; explicit overrides (CLI flags) win."""
+        values: dict[str, object] = {
+            "data_dir": Path(environ["KIKU_DATA_DIR"])
+            if environ.get("KIKU_DATA_DIR")
+            else default_data_dir(environ),
+            "database_url": environ.get("KIKU_DATABASE_URL") or None,
+            "domain": environ.get("KIKU_DOMAIN") or DEFAULT_DOMAIN,
+        }
+        if environ.get("KIKU_RATE_LIMIT"):
+            values["rate_limit_per_hour"] = int(environ["KIKU_RATE_LIMIT"])
+        if environ.get("KIKU_PAGE_SIZE"):
+            values["page_size"] = int(environ["KIKU_PAGE_SIZE"])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """PostgreSQL by KIKU_DATABASE_URL for multi-node; SQLite in the data dir by default."""
+        if self.database_url:
+            url = self.database_url
+            # Heroku-style postgres:// URLs name no driver; kiku speaks psycopg 3.
+            for prefix in ("postgres://", "postgresql://"):
+                if url.startswith(prefix):
+                    return "postgresql+psycopg://" + url[len(prefix) :]
+            return url
+        return f"sqlite:///{self.data_dir / 'kiku.db'}"
+
+    @property
+    def api_url(self) -> str:
+        """The URL the CLI, git and the official Heroku CLI reach the API (and git) at."""
+        host = self.api_host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return f"http://{host}:{self.api_port}"
+
+    def web_url(self, app_name: str) -> str:
+        port = "" if self.router_port == 80 else f":{self.router_port}"
+        return f"http://{app_name}.{self.domain}{port}/"
+
+    def git_url(self, app_name: str) -> str:
+        return f"{self.api_url}/{app_name}.git"

@@ -1,0 +1,129 @@
+"""Desired state of the platform. Every part reads and writes it through these models."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Always hands back aware UTC datetimes; SQLite forgets the zone, PostgreSQL keeps it."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("kiku stores aware datetimes only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class User(Timestamped, Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    totp_secret: Mapped[str] = mapped_column(String(64))
+    # The last TOTP time step accepted, so one code cannot be used twice.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_login: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    recovery_codes: Mapped[list[RecoveryCode]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+
+class RecoveryCode(Base):
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(back_populates="recovery_codes")
+
+
+class Authorization(Timestamped, Base):
+    """An OAuth authorization: one API token. Only the token's SHA-256 is stored."""
+
+    __tablename__ = "authorizations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    scope: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["global"])
+    token_id: Mapped[str] = mapped_column(String(36), default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The token's last characters, so a user can tell tokens apart in listings.
+    token_hint: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class App(Timestamped, Base):
+    __tablename__ = "apps"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(30), unique=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    region: Mapped[str] = mapped_column(String(30), default="us")
+    stack: Mapped[str] = mapped_column(String(30))
+    build_stack: Mapped[str] = mapped_column(String(30))
+    maintenance: Mapped[bool] = mapped_column(Boolean, default=False)
+    buildpack_provided_description: Mapped[str | None] = mapped_column(String(200))
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    repo_size: Mapped[int | None] = mapped_column(Integer)
+    slug_size: Mapped[int | None] = mapped_column(Integer)
+
+    owner: Mapped[User] = relationship()
+    collaborators: Mapped[list[Collaborator]] = relationship(
+        back_populates="app", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Collaborator(Timestamped, Base):
+    __tablename__ = "collaborators"
+    __table_args__ = (UniqueConstraint("app_id", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+    app: Mapped[App] = relationship(back_populates="collaborators")
+    user: Mapped[User] = relationship()
