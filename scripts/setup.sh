@@ -37,5 +37,6 @@ if ! { [ -x "$UV" ] && "$UV" --version 2>/dev/null | grep -q " $UV_VERSION"; }; 
 fi
 
 echo "==> syncing .venv from uv.lock"
-UV_PYTHON_DOWNLOADS=never "$UV" sync --frozen --python "$PYTHON" --quiet
+# Compiled bytecode up front: start-up stays fast even where PYTHONDONTWRITEBYTECODE is set.
+UV_PYTHON_DOWNLOADS=never "$UV" sync --frozen --compile-bytecode --python "$PYTHON" --quiet
 echo "==> installed: .venv/bin/kiku"

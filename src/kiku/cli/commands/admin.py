@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import segno
 
-from kiku.accounts.accounts import Enrolment
 from kiku.errors import KikuError
-from kiku.platform import Platform
 from kiku.settings import Settings
+
+# The store and its migrations take ~1 s to import: only these commands pay for it, not
+# every `kiku` invocation (the CLI builds its command list at each start).
+if TYPE_CHECKING:
+    from kiku.accounts.accounts import Enrolment
+    from kiku.platform import Platform
 
 data_dir_option = click.option(
     "--data-dir",
@@ -22,11 +26,15 @@ data_dir_option = click.option(
 
 
 def _platform(data_dir: Path | None) -> Platform:
+    from kiku.platform import Platform
+
     settings = Settings.from_env(os.environ, data_dir=data_dir.resolve() if data_dir else None)
     return Platform.build(settings)
 
 
 def _show_enrolment(enrolment: Enrolment) -> None:
+    import segno
+
     click.echo(f"Created {enrolment.user.email} (id {enrolment.user.id}).")
     click.echo("")
     click.echo("Two-step login is required. Add this account to an authenticator app:")
