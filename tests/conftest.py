@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kikutest import ACCEPT, FakeClock
 from starlette.testclient import TestClient
 
 from kiku.api import create_app
 from kiku.platform import Platform
 from kiku.settings import Settings
+from kikutest import ACCEPT, FakeClock
 
 
 @pytest.fixture

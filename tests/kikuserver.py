@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from pgcluster import free_port
 
 KIKU = [sys.executable, "-m", "kiku.cli.main"]

@@ -29,9 +29,7 @@ def signup(platform: Platform, email: str, password: str = PASSWORD) -> Enrolmen
     return platform.accounts.create_user(email, password)
 
 
-def login(
-    api: TestClient, enrolment: Enrolment, clock: FakeClock, password: str = PASSWORD
-) -> str:
+def login(api: TestClient, enrolment: Enrolment, clock: FakeClock, password: str = PASSWORD) -> str:
     """Log in with password and a fresh TOTP code; answers the API token."""
     code = pyotp.TOTP(enrolment.totp_secret).at(int(clock()))
     response = api.post(

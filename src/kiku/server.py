@@ -125,10 +125,11 @@ class Server:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop)
         tasks = {asyncio.create_task(part.run(), name=part.name): part for part in parts}
-        stopping = asyncio.create_task(self._stopping.wait())
+        stopping: asyncio.Task[object] = asyncio.create_task(self._stopping.wait())
         await self._announce(parts)
-        done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
-        failed = [tasks[task].name for task in done if task in tasks]
+        waiting: set[asyncio.Task[object]] = {stopping, *tasks}
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        failed = [part.name for task, part in tasks.items() if task in done]
         if failed:
             log.error("part %s stopped unexpectedly; shutting kiku down", ", ".join(failed))
         for part in parts:

@@ -1,9 +1,9 @@
 import pytest
-from kikutest import FakeClock
 
 from kiku.errors import Conflict, InvalidParams, NotFound, Unauthorized
 from kiku.platform import Platform
 from kiku.store.models import User
+from kikutest import FakeClock
 
 
 def test_email_and_password_are_checked(platform: Platform) -> None:

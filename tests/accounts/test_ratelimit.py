@@ -1,6 +1,5 @@
-from kikutest import FakeClock
-
 from kiku.accounts.ratelimit import RateLimiter
+from kikutest import FakeClock
 
 
 def test_allows_the_whole_budget_then_refuses() -> None:

@@ -1,11 +1,11 @@
 """Apps: names, ownership, collaborators, paging."""
 
 import pytest
-from kikutest import FakeClock, bearer, login, signup
 from starlette.testclient import TestClient
 
 from kiku.apps.names import RULE
 from kiku.platform import Platform
+from kikutest import FakeClock, bearer, login, signup
 
 
 @pytest.fixture
@@ -103,7 +103,9 @@ def test_collaborators_see_and_change_but_cannot_destroy_or_rename(
     removed = api.delete("/apps/shared/collaborators/stranger@example.com", headers=owner)
     assert removed.status_code == 200
     assert api.get("/apps/shared", headers=stranger).status_code == 403
-    assert api.delete("/apps/shared/collaborators/owner@example.com", headers=owner).status_code == 422
+    assert (
+        api.delete("/apps/shared/collaborators/owner@example.com", headers=owner).status_code == 422
+    )
 
 
 def test_adding_an_unknown_user_says_what_to_do(api: TestClient, owner: dict[str, str]) -> None:

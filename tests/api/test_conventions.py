@@ -3,12 +3,12 @@
 import uuid
 
 import pytest
-from kikutest import FakeClock, bearer, login, signup
 from starlette.testclient import TestClient
 
 from kiku.api import create_app
 from kiku.platform import Platform
 from kiku.settings import Settings
+from kikutest import FakeClock, bearer, login, signup
 
 
 @pytest.fixture
@@ -30,8 +30,12 @@ def test_every_response_has_a_request_id(api: TestClient, token: dict[str, str])
         assert set(response.json()) >= {"id"} or response.status_code < 400
 
 
-@pytest.mark.parametrize("version", ["3", "3.sdk", "3.account-quotas", "3.cedar-acm", "3.run-inside"])
-def test_version_3_variants_are_accepted(api: TestClient, token: dict[str, str], version: str) -> None:
+@pytest.mark.parametrize(
+    "version", ["3", "3.sdk", "3.account-quotas", "3.cedar-acm", "3.run-inside"]
+)
+def test_version_3_variants_are_accepted(
+    api: TestClient, token: dict[str, str], version: str
+) -> None:
     accept = {"Accept": f"application/vnd.heroku+json; version={version}"}
     assert api.get("/account", headers={**token, **accept}).status_code == 200
 
@@ -54,7 +58,9 @@ def test_rate_limit_counts_down_and_rate_limits_endpoint_is_free(
     assert api.get("/account/rate-limits", headers=token).json() == {"remaining": second}
 
 
-def test_rate_limit_429_then_refill(platform: Platform, clock: FakeClock, settings: Settings) -> None:
+def test_rate_limit_429_then_refill(
+    platform: Platform, clock: FakeClock, settings: Settings
+) -> None:
     limited = Platform.build(settings.with_(rate_limit_per_hour=5), clock=clock)
     try:
         with TestClient(create_app(limited), headers={"Accept": "application/json"}) as api:

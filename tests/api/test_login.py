@@ -1,10 +1,10 @@
 """The two-step login at POST /oauth/authorizations, and the tokens it hands out."""
 
 import pyotp
-from kikutest import PASSWORD, FakeClock, bearer, login, signup
 from starlette.testclient import TestClient
 
 from kiku.platform import Platform
+from kikutest import PASSWORD, FakeClock, bearer, login, signup
 
 YEAR = 365 * 24 * 3600
 
@@ -112,7 +112,10 @@ def test_shorter_lifetime_can_be_asked_for_never_longer(
     long = api.post("/oauth/authorizations", headers=bearer(token), json={"expires_in": 10 * YEAR})
     assert long.json()["access_token"]["expires_in"] == YEAR
     clock.advance(61)
-    assert api.get("/account", headers=bearer(short.json()["access_token"]["token"])).status_code == 401
+    assert (
+        api.get("/account", headers=bearer(short.json()["access_token"]["token"])).status_code
+        == 401
+    )
 
 
 def test_basic_auth_with_token_as_password_any_user(

@@ -60,8 +60,12 @@ def test_paginate_list_walks_every_item_once() -> None:
 
 
 def test_paginate_list_descending() -> None:
-    page = paginate_list(["a", "b", "c"], parse_range("id ..; order=desc,max=2", ["id"]), {"id": str})
+    page = paginate_list(
+        ["a", "b", "c"], parse_range("id ..; order=desc,max=2", ["id"]), {"id": str}
+    )
     assert page.items == ["c", "b"]
     assert page.headers["Next-Range"] == "id ]b..; max=2, order=desc"
-    rest = paginate_list(["a", "b", "c"], parse_range(page.headers["Next-Range"], ["id"]), {"id": str})
+    rest = paginate_list(
+        ["a", "b", "c"], parse_range(page.headers["Next-Range"], ["id"]), {"id": str}
+    )
     assert rest.items == ["a"] and rest.status == 200

@@ -6,8 +6,6 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from kikutest import ACCEPT, FakeClock, bearer, login, signup
-from pgcluster import PgCluster
 from sqlalchemy import inspect, text
 from starlette.testclient import TestClient
 
@@ -16,6 +14,8 @@ from kiku.platform import Platform
 from kiku.settings import Settings
 from kiku.store import Store
 from kiku.store.models import Base
+from kikutest import ACCEPT, FakeClock, bearer, login, signup
+from pgcluster import PgCluster
 
 
 def test_upgrade_is_idempotent_and_uses_wal(tmp_path: Path) -> None:

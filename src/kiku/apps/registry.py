@@ -29,7 +29,7 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-def visible_to(user: User) -> Select[tuple[App]]:
+def visible_to(user: User) -> Select[App]:
     """Apps `user` owns or collaborates on."""
     shared = select(Collaborator.app_id).where(Collaborator.user_id == user.id)
     return select(App).where(or_(App.owner_id == user.id, App.id.in_(shared)))

@@ -1,0 +1,146 @@
+"""Where the CLI's user-visible output is defined; the only module that knows Rich.
+
+Data a command was asked for goes to stdout; narration (`Creating ⬢ app... done`),
+warnings, errors and debug traces go to stderr, as Heroku's CLI does, so
+`kiku apps --json | jq` stays clean.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Any
+
+from rich.console import Console
+from rich.text import Text
+
+APP_STYLE = "magenta"
+HEXAGON = "⬢"
+
+
+@dataclass
+class Action:
+    """What `Printer.action` prints after the `...` once the block ends."""
+
+    status: str = "done"
+    app: str | None = None
+
+
+class Printer:
+    """Turns command results into lines on the terminal.
+
+    `out`/`err` default to whatever `sys.stdout`/`sys.stderr` are when printing (so
+    Click's test runner captures them); `color=False` forces plain text.
+    """
+
+    def __init__(
+        self, out: IO[str] | None = None, err: IO[str] | None = None, color: bool | None = None
+    ) -> None:
+        self._files = (out, err)
+        self._color = color
+        self._consoles: dict[bool, Console] = {}
+
+    def _console(self, stderr: bool) -> Console:
+        # Built on first use, not in __init__: Rich decides on colour when the console
+        # is made, and only then is the real (or test-captured) stream in place.
+        if stderr not in self._consoles:
+            self._consoles[stderr] = Console(
+                file=self._files[stderr],
+                stderr=stderr,
+                color_system="auto" if self._color is not False else None,
+                force_terminal=True if self._color else None,
+                no_color=self._color is False,
+                highlight=False,
+                markup=False,
+                emoji=False,
+                soft_wrap=True,  # never wrap tokens, URLs or JSON at the terminal width
+            )
+        return self._consoles[stderr]
+
+    def _print(self, text: str | Text, stderr: bool = False, end: str = "\n") -> None:
+        self._console(stderr).print(text, end=end)
+
+    # -- data (stdout) -------------------------------------------------------------
+
+    def line(self, text: str = "") -> None:
+        """One plain line of output."""
+        self._print(text)
+
+    def header(self, title: str) -> None:
+        """A section title: `=== title`."""
+        self._print(Text(f"=== {title}", style="bold"))
+
+    def json(self, data: Any) -> None:
+        """Machine-readable output for `--json`."""
+        self._print(json.dumps(data, indent=2, ensure_ascii=False))
+
+    def key_values(self, rows: Sequence[tuple[str, str | Sequence[str]]]) -> None:
+        """Aligned `Key:   value` lines; a list value continues under the first."""
+        width = max((len(key) for key, _ in rows), default=0) + 1
+        for key, value in rows:
+            values = [value] if isinstance(value, str) else list(value) or [""]
+            line = Text(f"{key + ':':<{width}} ", style="bold").append(values[0], style="")
+            self._print(line)
+            for more in values[1:]:
+                self._print(" " * (width + 1) + more)
+
+    def columns(self, rows: Sequence[Sequence[str]]) -> None:
+        """Rows of cells padded so the columns line up (no borders, like Heroku)."""
+        if not rows:
+            return
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+            self._print("  ".join(cells).rstrip())
+
+    # -- narration (stderr) ----------------------------------------------------------
+
+    def app_name(self, name: str) -> Text:
+        return Text(f"{HEXAGON} {name}", style=APP_STYLE)
+
+    @contextmanager
+    def action(self, verb: str, app: str | None = None, suffix: str = "") -> Iterator[Action]:
+        """`Creating ⬢ app...` now, then `done` (or `!` if the block raised)."""
+        start = Text(verb)
+        if app is not None:
+            start.append(" ").append_text(self.app_name(app))
+        self._print(start.append(f"{suffix}..."), stderr=True, end="")
+        result = Action()
+        try:
+            yield result
+        except BaseException:
+            self._print(" !", stderr=True)
+            raise
+        end = Text(f" {result.status}")
+        if result.app is not None:
+            end.append(", ").append_text(self.app_name(result.app))
+        self._print(end, stderr=True)
+
+    def info(self, message: str) -> None:
+        """A status line that is not the command's data."""
+        self._print(message, stderr=True)
+
+    def warn(self, message: str) -> None:
+        for line in message.splitlines() or [""]:
+            self._print(Text(" ›   ").append(Text(line, style="yellow")), stderr=True)
+
+    def error(self, message: str, error_id: str | None = None) -> None:
+        """`Error: message` and, when the API named it, `Error ID: id`."""
+        self._print(Text("Error: ", style="bold red").append(message), stderr=True)
+        if error_id:
+            self._print(Text(f"Error ID: {error_id}", style="dim"), stderr=True)
+
+    def debug(self, line: str) -> None:
+        """A wire trace line (KIKU_DEBUG)."""
+        self._print(Text(line, style="dim"), stderr=True)
+
+
+def human_size(size: int) -> str:
+    """Bytes in Heroku's (JEDEC) units: `0 B`, `512 KB`, `3 MB`."""
+    value, units = float(size), ["B", "KB", "MB", "GB", "TB"]
+    while value >= 1024 and len(units) > 1:
+        value /= 1024
+        units.pop(0)
+    return f"{value:.0f} {units[0]}"
