@@ -51,7 +51,7 @@ class Platform:
             settings=settings,
             store=store,
             accounts=Accounts(store, clock),
-            apps=AppRegistry(now),
+            apps=AppRegistry(now, apps_per_account=settings.apps_per_account),
             limiter=RateLimiter(settings.rate_limit_per_hour, clock),
             login_limiter=RateLimiter(LOGINS_PER_HOUR, clock),
             clock=clock,

@@ -14,6 +14,26 @@ DEFAULT_DOMAIN = "localhost"
 # Heroku's API budget: 4500 requests per account per hour (HEROKU_BEHAVIOUR §10.5).
 DEFAULT_RATE_LIMIT = 4500
 DEFAULT_PAGE_SIZE = 200
+# Heroku allows 100 apps per account (HEROKU_BEHAVIOUR §9.1); an operator may raise it.
+DEFAULT_APPS_PER_ACCOUNT = 100
+
+
+# Numeric settings an operator may set from the environment.
+_NUMBERS = {
+    "rate_limit_per_hour": "KIKU_RATE_LIMIT",
+    "page_size": "KIKU_PAGE_SIZE",
+    "apps_per_account": "KIKU_APPS_PER_ACCOUNT",
+}
+
+
+def _positive(variable: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ValueError(f"{variable} must be a positive whole number, not {text!r}.")
+    return value
 
 
 def default_data_dir(environ: Mapping[str, str]) -> Path:
@@ -38,6 +58,7 @@ class Settings:
     database_url: str | None = None
     rate_limit_per_hour: int = DEFAULT_RATE_LIMIT
     page_size: int = DEFAULT_PAGE_SIZE
+    apps_per_account: int = DEFAULT_APPS_PER_ACCOUNT
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -50,10 +71,9 @@ class Settings:
             "database_url": environ.get("KIKU_DATABASE_URL") or None,
             "domain": environ.get("KIKU_DOMAIN") or DEFAULT_DOMAIN,
         }
-        if environ.get("KIKU_RATE_LIMIT"):
-            values["rate_limit_per_hour"] = int(environ["KIKU_RATE_LIMIT"])
-        if environ.get("KIKU_PAGE_SIZE"):
-            values["page_size"] = int(environ["KIKU_PAGE_SIZE"])
+        for name, variable in _NUMBERS.items():
+            if environ.get(variable):
+                values[name] = _positive(variable, environ[variable])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 

@@ -1,4 +1,4 @@
-"""JSON shapes of kiku's resources, following shared/spec/platform-api-schema.json."""
+"""JSON shapes of kiku's resources, following Heroku's schema (api/platform-api-schema.json)."""
 
 from __future__ import annotations
 

@@ -13,12 +13,11 @@ from sqlalchemy.orm import Session
 
 from kiku.apps import names
 from kiku.errors import AppNotFound, Forbidden, InvalidParams
+from kiku.settings import DEFAULT_APPS_PER_ACCOUNT
 from kiku.store.models import App, Collaborator, User
 
 DEFAULT_STACK = "kiku-24"
 DEFAULT_REGION = "us"
-# Heroku allows 100 apps per account (HEROKU_BEHAVIOUR §9.1); kiku's operators may raise it.
-APPS_PER_ACCOUNT = 100
 
 
 def _is_uuid(value: str) -> bool:
@@ -40,7 +39,7 @@ class AppRegistry:
         self,
         now: Callable[[], datetime],
         *,
-        apps_per_account: int = APPS_PER_ACCOUNT,
+        apps_per_account: int = DEFAULT_APPS_PER_ACCOUNT,
         rng: random.Random | None = None,
     ) -> None:
         self._now = now

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from kiku.cli import KikuCliError
 from kiku.errors import KikuError
 from kiku.settings import Settings
 
@@ -28,7 +29,10 @@ data_dir_option = click.option(
 def _platform(data_dir: Path | None) -> Platform:
     from kiku.platform import Platform
 
-    settings = Settings.from_env(os.environ, data_dir=data_dir.resolve() if data_dir else None)
+    try:
+        settings = Settings.from_env(os.environ, data_dir=data_dir.resolve() if data_dir else None)
+    except ValueError as exc:
+        raise KikuCliError(str(exc)) from exc
     return Platform.build(settings)
 
 
@@ -71,7 +75,7 @@ def create_user(
     try:
         enrolment = platform.accounts.create_user(email, password, verified=verified, name=name)
     except KikuError as exc:
-        raise click.ClickException(exc.message) from exc
+        raise KikuCliError(exc.message, error_id=exc.id) from exc
     finally:
         platform.close()
     if as_json:
@@ -98,7 +102,7 @@ def reset_two_factor(email: str, as_json: bool, data_dir: Path | None) -> None:
     try:
         enrolment = platform.accounts.reset_second_factor(email)
     except KikuError as exc:
-        raise click.ClickException(exc.message) from exc
+        raise KikuCliError(exc.message, error_id=exc.id) from exc
     finally:
         platform.close()
     if as_json:

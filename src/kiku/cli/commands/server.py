@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from kiku.cli import KikuCliError
 from kiku.errors import KikuError
 from kiku.settings import DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_ROUTER_PORT, Settings
 
@@ -34,18 +35,21 @@ def server(
     from kiku import server as platform_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    settings = Settings.from_env(
-        os.environ,
-        data_dir=data_dir.resolve() if data_dir else None,
-        api_host=api_host,
-        api_port=api_port,
-        router_port=router_port,
-        domain=domain,
-    )
+    try:
+        settings = Settings.from_env(
+            os.environ,
+            data_dir=data_dir.resolve() if data_dir else None,
+            api_host=api_host,
+            api_port=api_port,
+            router_port=router_port,
+            domain=domain,
+        )
+    except ValueError as exc:
+        raise KikuCliError(str(exc)) from exc
     try:
         code = platform_server.run(settings, on_ready=_ready)
     except KikuError as exc:
-        raise click.ClickException(exc.message) from exc
+        raise KikuCliError(exc.message, error_id=exc.id) from exc
     sys.exit(code)
 
 
