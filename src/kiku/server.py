@@ -81,6 +81,9 @@ class ApiPart:
             lifespan="on",
             log_config=None,
             server_header=False,
+            # One log line per API call costs ~10% of a request; the API's own events go to
+            # the app's log stream (logplex) instead, without tokens or bodies.
+            access_log=False,
             proxy_headers=False,
         )
         self._server = _QuietSignalsServer(config)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from kiku.accounts import passwords, tokens, totp
 from kiku.errors import Conflict, InvalidParams, NotFound, TwoFactorRequired, Unauthorized
@@ -171,7 +171,9 @@ class Accounts:
     def authenticate(self, db: Session, token: str) -> Authorization:
         """The live authorization behind `token`, or Unauthorized."""
         authorization = db.scalar(
-            select(Authorization).where(Authorization.token_hash == tokens.digest(token))
+            select(Authorization)
+            .options(joinedload(Authorization.user))
+            .where(Authorization.token_hash == tokens.digest(token))
         )
         if authorization is None:
             raise Unauthorized("Invalid credentials provided.")

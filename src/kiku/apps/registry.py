@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from kiku.apps import names
 from kiku.errors import AppNotFound, Forbidden, InvalidParams
@@ -52,7 +52,8 @@ class AppRegistry:
         Like Heroku: an unknown app is 404, an app someone else keeps is 403.
         """
         column = App.id if _is_uuid(identity) else App.name
-        app = db.scalar(select(App).where(column == identity.lower()))
+        query = select(App).options(joinedload(App.owner)).where(column == identity.lower())
+        app = db.scalar(query)
         if app is None:
             raise AppNotFound(identity)
         if not self.can_access(db, app, user):

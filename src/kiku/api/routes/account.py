@@ -20,7 +20,7 @@ class AccountUpdate(BaseModel):
 
 
 @router.get("/account")
-def get_account(caller: CallerDep) -> dict[str, Any]:
+async def get_account(caller: CallerDep) -> dict[str, Any]:
     return account_view(caller.user)
 
 
@@ -33,7 +33,7 @@ def update_account(body: AccountUpdate, caller: CallerDep, platform: PlatformDep
 
 
 @router.get("/users/{user_identity}")
-def get_user(user_identity: str, caller: CallerDep) -> dict[str, Any]:
+async def get_user(user_identity: str, caller: CallerDep) -> dict[str, Any]:
     user = caller.user
     if user_identity not in ("~", user.id, user.email):
         raise NotFound("Couldn't find that user.", resource="user")
@@ -41,7 +41,9 @@ def get_user(user_identity: str, caller: CallerDep) -> dict[str, Any]:
 
 
 @router.get("/account/rate-limits")
-def rate_limits(platform: PlatformDep, caller: Any = Depends(uncounted_caller)) -> dict[str, int]:
+async def rate_limits(
+    platform: PlatformDep, caller: Any = Depends(uncounted_caller)
+) -> dict[str, int]:
     return {"remaining": platform.limiter.remaining(caller.user.id)}
 
 

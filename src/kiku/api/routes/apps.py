@@ -49,7 +49,9 @@ def create_app_(
     return app_view(app, platform.settings)
 
 
-def _list_apps(request: Request, caller: CallerDep, platform: PlatformDep, db: DB) -> JSONResponse:
+async def _list_apps(
+    request: Request, caller: CallerDep, platform: PlatformDep, db: DB
+) -> JSONResponse:
     columns = {"id": App.id, "name": App.name}
     rng = parse_range(request.headers.get("range"), list(columns), platform.settings.page_size)
     page = paginate_query(db, visible_to(caller.user), rng, columns)
@@ -57,21 +59,23 @@ def _list_apps(request: Request, caller: CallerDep, platform: PlatformDep, db: D
 
 
 @router.get("/apps")
-def list_apps(request: Request, caller: CallerDep, platform: PlatformDep, db: DB) -> JSONResponse:
-    return _list_apps(request, caller, platform, db)
+async def list_apps(
+    request: Request, caller: CallerDep, platform: PlatformDep, db: DB
+) -> JSONResponse:
+    return await _list_apps(request, caller, platform, db)
 
 
 @router.get("/users/{user_identity}/apps")
-def list_user_apps(
+async def list_user_apps(
     user_identity: str, request: Request, caller: CallerDep, platform: PlatformDep, db: DB
 ) -> JSONResponse:
     if user_identity not in ("~", caller.user.id, caller.user.email):
         raise NotFound("Couldn't find that user.", resource="user")
-    return _list_apps(request, caller, platform, db)
+    return await _list_apps(request, caller, platform, db)
 
 
 @router.get("/apps/{app_identity}")
-def get_app(app: AppDep, platform: PlatformDep) -> dict[str, Any]:
+async def get_app(app: AppDep, platform: PlatformDep) -> dict[str, Any]:
     return app_view(app, platform.settings)
 
 

@@ -44,7 +44,7 @@ def _find_member(app: App, identity: str) -> dict[str, Any]:
 
 
 @router.get("/apps/{app_identity}/collaborators")
-def list_collaborators(request: Request, app: AppDep, platform: PlatformDep) -> JSONResponse:
+async def list_collaborators(request: Request, app: AppDep, platform: PlatformDep) -> JSONResponse:
     keys = {"id": lambda m: m["id"], "email": lambda m: m["user"]["email"]}
     rng = parse_range(request.headers.get("range"), list(keys), platform.settings.page_size)
     page = paginate_list(_members(app), rng, keys)
@@ -72,7 +72,7 @@ def add_collaborator(
 
 
 @router.get("/apps/{app_identity}/collaborators/{collaborator_identity}")
-def get_collaborator(collaborator_identity: str, app: AppDep) -> dict[str, Any]:
+async def get_collaborator(collaborator_identity: str, app: AppDep) -> dict[str, Any]:
     return _find_member(app, collaborator_identity)
 
 

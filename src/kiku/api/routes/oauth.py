@@ -65,7 +65,7 @@ def create_authorization(
 
 
 @router.get("/oauth/authorizations")
-def list_authorizations(
+async def list_authorizations(
     request: Request, caller: CallerDep, platform: PlatformDep, db: DB
 ) -> JSONResponse:
     columns = {"id": Authorization.id}
@@ -91,7 +91,7 @@ def _own_authorization(db: Session, caller: Any, identity: str) -> Authorization
 
 
 @router.get("/oauth/authorizations/{identity}")
-def get_authorization(
+async def get_authorization(
     identity: str, caller: CallerDep, platform: PlatformDep, db: DB
 ) -> dict[str, Any]:
     authorization = _own_authorization(db, caller, identity)
