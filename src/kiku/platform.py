@@ -39,7 +39,8 @@ class Platform:
     def build(
         cls, settings: Settings, *, clock: Callable[[], float] = time.time, upgrade: bool = True
     ) -> Platform:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # 0700: the store holds TOTP secrets and token hashes.
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         store = Store(settings.sqlalchemy_url)
         if upgrade:
             store.upgrade()
