@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from kiku.accounts.accounts import Accounts
 from kiku.accounts.ratelimit import RateLimiter
 from kiku.apps.registry import AppRegistry
+from kiku.build.blobs import BlobStore
+from kiku.build.compiler import SlugCompiler
+from kiku.git.repos import Repos
 from kiku.settings import Settings
 from kiku.store import Store
 
@@ -34,6 +40,9 @@ class Platform:
     limiter: RateLimiter
     login_limiter: RateLimiter
     clock: Callable[[], float]
+    repos: Repos
+    blobs: BlobStore
+    compiler: SlugCompiler
 
     @classmethod
     def build(
@@ -56,10 +65,27 @@ class Platform:
             limiter=RateLimiter(settings.rate_limit_per_hour, clock),
             login_limiter=RateLimiter(LOGINS_PER_HOUR, clock),
             clock=clock,
+            repos=Repos(settings.data_dir / "repos"),
+            blobs=BlobStore(settings.data_dir / "blobs"),
+            compiler=SlugCompiler(settings.data_dir / "cache", uv=find_uv()),
         )
+
+    @property
+    def build_socket(self) -> Path:
+        """Where pre-receive hooks reach the builder (kiku.git.receiver)."""
+        return self.settings.data_dir / "run" / "build.sock"
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
 
     def close(self) -> None:
         self.store.close()
+
+
+def find_uv() -> Path | None:
+    """uv for the Python buildpack: the one installed beside kiku, else one on PATH."""
+    beside = Path(sys.executable).parent / "uv"
+    if beside.exists():
+        return beside
+    found = shutil.which("uv")
+    return Path(found) if found else None

@@ -99,6 +99,14 @@ class ApiPart:
         return self._server.started
 
 
+def default_parts(platform: Platform) -> list[Part]:
+    from kiku.build.builder import Builder
+    from kiku.git.receiver import PushReceiver
+
+    builder = Builder(platform, platform.compiler, platform.blobs)
+    return [PushReceiver(builder, platform.build_socket), ApiPart(platform)]
+
+
 class Server:
     """Runs the parts together and stops them together (SIGINT, SIGTERM, or a part failing)."""
 
@@ -110,7 +118,7 @@ class Server:
         on_ready: Callable[[Settings], None] | None = None,
     ) -> None:
         self.settings = settings
-        self._make_parts = parts or (lambda platform: [ApiPart(platform)])
+        self._make_parts = parts or default_parts
         self._on_ready = on_ready
         self._stopping = asyncio.Event()
 

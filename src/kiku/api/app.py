@@ -15,10 +15,32 @@ from kiku.api.middleware import (
     RateLimitHeaderMiddleware,
     RequestIdMiddleware,
 )
-from kiku.api.routes import account, apps, collaborators, oauth, schema
+from kiku.api.routes import (
+    account,
+    apps,
+    buildpack_installations,
+    builds,
+    collaborators,
+    config_vars,
+    oauth,
+    releases,
+    schema,
+)
+from kiku.git import smarthttp
 from kiku.platform import Platform
 
-ROUTERS = (account.router, oauth.router, apps.router, collaborators.router, schema.router)
+ROUTERS = (
+    account.router,
+    oauth.router,
+    apps.router,
+    collaborators.router,
+    config_vars.router,
+    releases.router,
+    builds.router,
+    buildpack_installations.router,
+    schema.router,
+    smarthttp.router,
+)
 
 
 def create_app(platform: Platform, *, close_platform: bool = False) -> FastAPI:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from kiku.settings import Settings
-from kiku.store.models import App, Authorization, Collaborator, User
+from kiku.store.models import App, Authorization, Build, Collaborator, Release, Slug, User
 
 # Stable ids for the fixed things Heroku gives ids to (stacks, regions, generations).
 _NAMESPACE = uuid.UUID("6b1d2a39-8c41-4e8e-9d6e-6b696b750001")
@@ -114,3 +114,84 @@ def collaborator_view(app: App, user: User, *, entry: Collaborator | None = None
         "updated_at": iso(updated),
         "user": {"email": user.email, "federated": False, "id": user.id},
     }
+
+
+def release_view(
+    release: Release, app: App, settings: Settings, *, current: bool
+) -> dict[str, Any]:
+    user = release.user
+    output_url = None
+    if release.output is not None:
+        output_url = f"{settings.api_url}/apps/{app.id}/releases/{release.id}/output"
+    return {
+        "addon_plan_names": [],
+        "app": {"id": app.id, "name": app.name},
+        "artifacts": [{"id": release.slug_id, "type": "slug"}] if release.slug_id else [],
+        "created_at": iso(release.created_at),
+        "current": current,
+        "description": release.description,
+        "eligible_for_rollback": release.status == "succeeded" and not current,
+        "id": release.id,
+        "output_stream_url": output_url,
+        "slug": {"id": release.slug_id} if release.slug_id else None,
+        "status": release.status,
+        "updated_at": iso(release.updated_at),
+        "user": {"email": user.email, "id": user.id} if user else _PLATFORM_USER,
+        "version": release.version,
+    }
+
+
+# Releases nobody made by hand (none yet) are credited to the platform, as Heroku does.
+_PLATFORM_USER = {"email": "kiku@localhost", "id": fixed_id("user", "kiku")}
+
+
+def buildpack_ref(reference: str) -> dict[str, str]:
+    return {"name": reference, "url": reference}
+
+
+def build_view(build: Build, app: App, settings: Settings) -> dict[str, Any]:
+    user = build.user
+    return {
+        "app": {"id": app.id},
+        "buildpacks": [buildpack_ref(b) for b in build.buildpacks],
+        "created_at": iso(build.created_at),
+        "generation": "cedar",
+        "id": build.id,
+        "output_stream_url": f"{settings.api_url}/apps/{app.id}/builds/{build.id}/output",
+        "release": {"id": build.release_id} if build.release_id else None,
+        "slug": {"id": build.slug_id} if build.slug_id else None,
+        "source_blob": {
+            "checksum": None,
+            "url": settings.git_url(app.name),
+            "version": build.source_version,
+            "version_description": None,
+        },
+        "stack": build.stack,
+        "status": build.status,
+        "updated_at": iso(build.updated_at),
+        "user": {"email": user.email, "id": user.id} if user else _PLATFORM_USER,
+    }
+
+
+def slug_view(slug: Slug, app: App, settings: Settings) -> dict[str, Any]:
+    return {
+        "blob": {"method": "GET", "url": f"{settings.api_url}/apps/{app.id}/slugs/{slug.id}/blob"},
+        "buildpack_provided_description": slug.buildpack_provided_description,
+        "checksum": slug.checksum,
+        "commit": slug.commit,
+        "commit_description": slug.commit_description,
+        "created_at": iso(slug.created_at),
+        "deleted_at": None,
+        "id": slug.id,
+        "process_types": dict(slug.process_types),
+        "size": slug.size,
+        "stack": named("stack", slug.stack),
+        "updated_at": iso(slug.updated_at),
+    }
+
+
+def buildpack_installations_view(app: App) -> list[dict[str, Any]]:
+    return [
+        {"buildpack": buildpack_ref(reference), "ordinal": ordinal}
+        for ordinal, reference in enumerate(app.buildpacks)
+    ]

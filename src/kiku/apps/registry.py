@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from kiku.apps import names
+from kiku.apps.releases import Releases
 from kiku.errors import AppNotFound, Forbidden, InvalidParams
 from kiku.settings import DEFAULT_APPS_PER_ACCOUNT
 from kiku.store.models import App, Collaborator, User
@@ -44,6 +45,7 @@ class AppRegistry:
     ) -> None:
         self._now = now
         self.apps_per_account = apps_per_account
+        self.releases = Releases(now)
         self._rng = rng
 
     def find(self, db: Session, identity: str, user: User) -> App:
@@ -110,6 +112,9 @@ class AppRegistry:
             region=DEFAULT_REGION,
             stack=DEFAULT_STACK,
             build_stack=DEFAULT_STACK,
+            config={},
+            buildpacks=[],
+            release_seq=0,
             created_at=now,
             updated_at=now,
         )
@@ -119,4 +124,5 @@ class AppRegistry:
                 db.flush()
         except IntegrityError as exc:  # a concurrent create took the name first
             raise InvalidParams("Name is already taken") from exc
+        self.releases.create(db, app, description="Initial release", user=owner)
         return app

@@ -14,7 +14,17 @@ from kiku.cli.context import CliContext, default_context
 from kiku.cli.printer import Printer
 
 # Each module exposes `register(cli)`; a module not written yet is skipped.
-COMMAND_MODULES = ("auth", "apps", "git", "admin", "server")
+COMMAND_MODULES = (
+    "auth",
+    "apps",
+    "git",
+    "config",
+    "releases",
+    "builds",
+    "buildpacks",
+    "admin",
+    "server",
+)
 COMMANDS_PACKAGE = "kiku.cli.commands"
 
 

@@ -8,9 +8,11 @@ warnings, errors and debug traces go to stderr, as Heroku's CLI does, so
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from rich.console import Console
@@ -67,6 +69,12 @@ class Printer:
     def line(self, text: str = "") -> None:
         """One plain line of output."""
         self._print(text)
+
+    def raw(self, text: str, end: str = "\n") -> None:
+        """`text` exactly as given (no tab expansion, no styling): values, build output."""
+        out = self._files[0] or sys.stdout
+        out.write(text + end)
+        out.flush()
 
     def header(self, title: str) -> None:
         """A section title: `=== title`."""
@@ -144,3 +152,31 @@ def human_size(size: int) -> str:
         value /= 1024
         units.pop(0)
     return f"{value:.0f} {units[0]}"
+
+
+def time_ago(timestamp: str | None, now: datetime | None = None) -> str:
+    """An API timestamp as Heroku's CLI shows it: `2024/05/01 12:00:00 +0000 (~ 5m ago)`.
+
+    Local time; the `(~ …)` part only within 25 hours, as Heroku's `ago()`. Text that is
+    not an ISO 8601 timestamp is returned unchanged.
+    """
+    if not timestamp:
+        return ""
+    try:
+        moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return timestamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    shown = moment.astimezone().strftime("%Y/%m/%d %H:%M:%S %z")
+    elapsed = int((now - moment).total_seconds())
+    if elapsed <= 0:
+        return f"{shown} (~ 0s ago)"
+    if elapsed < 60:
+        return f"{shown} (~ {elapsed}s ago)"
+    if elapsed < 60 * 60:
+        return f"{shown} (~ {elapsed // 60}m ago)"
+    if elapsed < 60 * 60 * 25:
+        return f"{shown} (~ {elapsed // 3600}h ago)"
+    return shown

@@ -6,7 +6,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -108,8 +118,13 @@ class App(Timestamped, Base):
     maintenance: Mapped[bool] = mapped_column(Boolean, default=False)
     buildpack_provided_description: Mapped[str | None] = mapped_column(String(200))
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    repo_size: Mapped[int | None] = mapped_column(Integer)
-    slug_size: Mapped[int | None] = mapped_column(Integer)
+    repo_size: Mapped[int | None] = mapped_column(BigInteger)
+    slug_size: Mapped[int | None] = mapped_column(BigInteger)
+    # The current config vars; each release keeps its own snapshot.
+    config: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # Buildpack URLs or names, in order; empty means "detect".
+    buildpacks: Mapped[list[str]] = mapped_column(JSON, default=list)
+    release_seq: Mapped[int] = mapped_column(Integer, default=0)
 
     owner: Mapped[User] = relationship()
     collaborators: Mapped[list[Collaborator]] = relationship(
@@ -127,3 +142,57 @@ class Collaborator(Timestamped, Base):
 
     app: Mapped[App] = relationship(back_populates="collaborators")
     user: Mapped[User] = relationship()
+
+
+class Slug(Timestamped, Base):
+    """A compiled app: a tar.gz of /app in the blob store, with its process types."""
+
+    __tablename__ = "slugs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    blob_key: Mapped[str] = mapped_column(String(200))
+    checksum: Mapped[str] = mapped_column(String(80))
+    size: Mapped[int] = mapped_column(BigInteger)
+    process_types: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    commit: Mapped[str | None] = mapped_column(String(64))
+    commit_description: Mapped[str | None] = mapped_column(String(500))
+    stack: Mapped[str] = mapped_column(String(30))
+    buildpack_provided_description: Mapped[str | None] = mapped_column(String(200))
+
+
+class Build(Timestamped, Base):
+    __tablename__ = "builds"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    source_version: Mapped[str | None] = mapped_column(String(64))
+    buildpacks: Mapped[list[str]] = mapped_column(JSON, default=list)
+    stack: Mapped[str] = mapped_column(String(30))
+    slug_id: Mapped[str | None] = mapped_column(ForeignKey("slugs.id", ondelete="SET NULL"))
+    release_id: Mapped[str | None] = mapped_column(String(36))
+    output: Mapped[str] = mapped_column(Text, default="")
+
+    user: Mapped[User | None] = relationship()
+
+
+class Release(Timestamped, Base):
+    """One version of an app: a slug (or none yet) plus a snapshot of its config vars."""
+
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("app_id", "version"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20), default="succeeded")
+    slug_id: Mapped[str | None] = mapped_column(ForeignKey("slugs.id", ondelete="SET NULL"))
+    config: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    output: Mapped[str | None] = mapped_column(Text)
+
+    slug: Mapped[Slug | None] = relationship()
+    user: Mapped[User | None] = relationship()

@@ -1,0 +1,87 @@
+"""`Releases`: every deploy, config change and rollback makes a new, numbered release."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kiku.errors import InvalidParams, NotFound
+from kiku.store.models import App, Release, Slug, User
+
+
+class Releases:
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        self._now = now
+
+    def create(
+        self,
+        db: Session,
+        app: App,
+        *,
+        description: str,
+        user: User | None,
+        slug: Slug | None = None,
+        config: dict[str, str] | None = None,
+        status: str = "succeeded",
+    ) -> Release:
+        """A new release; the version comes from a per-app counter, so it is never reused."""
+        app.release_seq = (app.release_seq or 0) + 1
+        now = self._now()
+        release = Release(
+            app_id=app.id,
+            version=app.release_seq,
+            description=description,
+            status=status,
+            slug=slug,
+            config=dict(app.config if config is None else config),
+            user=user,
+            created_at=now,
+            updated_at=now,
+        )
+        db.add(release)
+        if status == "succeeded":
+            app.released_at = now
+            if slug is not None:
+                app.slug_size = slug.size
+        db.flush()
+        return release
+
+    def current(self, db: Session, app: App) -> Release | None:
+        """The newest succeeded release: what the app runs."""
+        query = (
+            select(Release)
+            .where(Release.app_id == app.id, Release.status == "succeeded")
+            .order_by(Release.version.desc())
+            .limit(1)
+        )
+        return db.scalar(query)
+
+    def find(self, db: Session, app: App, identity: str) -> Release:
+        """By id, version number, or `vN`."""
+        text = identity.lower().removeprefix("v")
+        column = Release.version if text.isdigit() else Release.id
+        value: int | str = int(text) if text.isdigit() else identity
+        found = db.scalar(select(Release).where(Release.app_id == app.id, column == value))
+        if found is None:
+            raise NotFound(f"Couldn't find release {identity} of {app.name}.", resource="release")
+        return found
+
+    def rollback(self, db: Session, app: App, target: Release, user: User | None) -> Release:
+        """A new release with the target's slug and config vars (HEROKU_BEHAVIOUR §6.4)."""
+        if target.status != "succeeded":
+            raise InvalidParams(
+                f"Release v{target.version} {target.status}; only succeeded releases can be "
+                "rolled back to."
+            )
+        app.config = dict(target.config)
+        return self.create(
+            db,
+            app,
+            description=f"Rollback to v{target.version}",
+            user=user,
+            slug=target.slug,
+            config=target.config,
+        )

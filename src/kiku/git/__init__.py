@@ -1,0 +1,1 @@
+"""Receiving pushes: each app's bare repository, served over git's smart HTTP."""
