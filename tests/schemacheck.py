@@ -41,7 +41,17 @@ KIKU_PATTERNS = {
 }
 
 # The resources kiku implements, each checked with all of its listed properties required.
-RESOURCES = ("account", "oauth-authorization", "app", "collaborator", "rate-limit")
+RESOURCES = (
+    "account",
+    "oauth-authorization",
+    "app",
+    "collaborator",
+    "rate-limit",
+    "release",
+    "build",
+    "slug",
+    "buildpack-installation",
+)
 
 
 # -- the validator -------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def home(tmp_path: Path, server: KikuServer) -> dict[str, str]:
 
 def git_repo(path: Path, env: dict[str, str]) -> Path:
     path.mkdir()
-    subprocess.run(["git", "init", "-q", str(path)], check=True, env=env)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True, env=env)
     return path
 
 
@@ -81,6 +81,20 @@ def test_login_create_inspect_destroy_logout(
     git_url = f"{server.url}/my-app.git"
     assert git_url in created.stdout
     assert f"kiku\t{git_url} (push)" in remotes(repo, home)
+
+    # `kiku login` set git up to ask `kiku git:credentials`: a plain push authenticates.
+    (repo / "Procfile").write_text("web: python3 -m http.server $PORT\n")
+    git = ["git", "-c", "user.email=dev@example.com", "-c", "user.name=Dev"]
+    subprocess.run([*git, "add", "Procfile"], cwd=repo, env=home, check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], cwd=repo, env=home, check=True)
+    pushed = subprocess.run(
+        ["git", "push", "kiku", "main"], cwd=repo, env=home, capture_output=True, text=True
+    )
+    assert pushed.returncode == 0, pushed.stderr
+    assert "Released v2" in pushed.stderr
+    assert token not in pushed.stderr
+    listed_releases = kiku("releases", env=home, cwd=repo)
+    assert "Deploy" in listed_releases.stdout and "v2" in listed_releases.stdout
 
     generated = kiku("create", "--json", env=home, cwd=tmp_path)
     assert generated.returncode == 0, generated.stderr

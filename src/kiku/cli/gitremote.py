@@ -113,6 +113,10 @@ class GitRemotes:
         self._git_ok("remote", "add", name, url)
         return True
 
+    def use_credential_helper(self, url: str, command: str) -> None:
+        """Have git ask `command` for credentials to `url` (in the user's global config)."""
+        self._git_ok("config", "--global", "--replace-all", f"credential.{url}.helper", command)
+
     def _require_repo(self) -> None:
         if not self.is_repo():
             raise KikuCliError("Not a git repository. Run `git init` first.")

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
 
 from kiku.api.deps import DB, AppDep, CallerDep, PlatformDep
 from kiku.api.ranges import paginate_query, parse_range
@@ -14,7 +15,7 @@ from kiku.api.routes.common import page_response
 from kiku.api.views import app_view
 from kiku.apps.registry import DEFAULT_REGION, DEFAULT_STACK, visible_to
 from kiku.errors import InvalidParams, NotFound
-from kiku.store.models import App
+from kiku.store.models import App, Slug
 
 router = APIRouter()
 
@@ -97,5 +98,11 @@ def update_app(
 def destroy_app(app: AppDep, caller: CallerDep, platform: PlatformDep, db: DB) -> dict[str, Any]:
     platform.apps.require_owner(app, caller.user, "destroy it")
     view = app_view(app, platform.settings)
+    slugs = [slug.blob_key for slug in db.scalars(select(Slug).where(Slug.app_id == app.id))]
     platform.apps.destroy(db, app)
+    # Its repository, build cache and slugs go with it; nothing else refers to them.
+    platform.repos.remove(app.id)
+    platform.compiler.purge_cache(app.id)
+    for key in slugs:
+        platform.blobs.delete(key)
     return view

@@ -96,7 +96,18 @@ def login(kiku: CliContext, interactive: bool, expires_in: int | None) -> None:
     except (KeyError, TypeError, AttributeError) as exc:
         raise KikuCliError("The API's answer to the login has no access token.") from exc
     kiku.credentials.save(account, token)
+    _configure_git(kiku)
     kiku.printer.line(f"Logged in as {account}")
+
+
+def _configure_git(kiku: CliContext) -> None:
+    """git pushes to the API host authenticate with the token, via `kiku git:credentials`."""
+    from kiku.cli.commands.git import credential_helper_command
+
+    try:
+        kiku.git.use_credential_helper(kiku.settings.api_url, credential_helper_command())
+    except KikuCliError as exc:
+        kiku.printer.warn(f"Could not set up git credentials ({exc.message}); git will ask.")
 
 
 @click.command("auth:logout")
