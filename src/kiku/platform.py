@@ -14,7 +14,7 @@ from kiku.accounts.accounts import Accounts
 from kiku.accounts.ratelimit import RateLimiter
 from kiku.apps.registry import AppRegistry
 from kiku.build.blobs import BlobStore
-from kiku.build.compiler import SlugCompiler
+from kiku.build.compiler import CompileLimits, SlugCompiler
 from kiku.git.repos import Repos
 from kiku.settings import Settings
 from kiku.store import Store
@@ -67,7 +67,14 @@ class Platform:
             clock=clock,
             repos=Repos(settings.data_dir / "repos"),
             blobs=BlobStore(settings.data_dir / "blobs"),
-            compiler=SlugCompiler(settings.data_dir / "cache", uv=find_uv()),
+            compiler=SlugCompiler(
+                settings.data_dir / "cache",
+                uv=find_uv(),
+                limits=CompileLimits(
+                    timeout=settings.build_timeout,
+                    memory_bytes=settings.build_memory_mb * 1024 * 1024,
+                ),
+            ),
         )
 
     @property

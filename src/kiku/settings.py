@@ -23,6 +23,8 @@ _NUMBERS = {
     "rate_limit_per_hour": "KIKU_RATE_LIMIT",
     "page_size": "KIKU_PAGE_SIZE",
     "apps_per_account": "KIKU_APPS_PER_ACCOUNT",
+    "build_memory_mb": "KIKU_BUILD_MEMORY_MB",
+    "build_timeout": "KIKU_BUILD_TIMEOUT",
 }
 
 
@@ -59,6 +61,9 @@ class Settings:
     rate_limit_per_hour: int = DEFAULT_RATE_LIMIT
     page_size: int = DEFAULT_PAGE_SIZE
     apps_per_account: int = DEFAULT_APPS_PER_ACCOUNT
+    # A build's memory and time (Heroku: compile time 15 min); see build/compiler.py.
+    build_memory_mb: int = 2048
+    build_timeout: int = 15 * 60
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
