@@ -541,27 +541,60 @@ def test_config_vars_and_rollback(owner: Pusher) -> None:
     ]
     assert releases[1]["description"].startswith("Deploy ")
     by_version = {r["version"]: r for r in releases}
-    # A config change keeps the slug of the release before it.
-    assert by_version[3]["slug"] == by_version[2]["slug"]
-    assert by_version[6]["slug"] == by_version[4]["slug"]
+    assert owner.get_json("/apps/config-app/releases/4/config-vars") == {"FOO": "1"}
 
-    rolled = api.post("/apps/config-app/releases", json={"release": by_version[3]["id"]})
+    # Back to v4, the deploy made while FOO was set: its slug and its config come back.
+    rolled = api.post("/apps/config-app/releases", json={"release": by_version[4]["id"]})
     assert rolled.status_code == 201, rolled.text
     rollback = rolled.json()
     assert_fits("release", rollback)
     assert rollback["version"] == 7
-    assert rollback["description"] == "Rollback to v3"
+    assert rollback["description"] == "Rollback to v4"
     assert rollback["current"] is True
-    assert rollback["slug"] == by_version[3]["slug"] == by_version[2]["slug"]
+    assert rollback["slug"] is not None and rollback["slug"] == by_version[4]["slug"]
     assert owner.get_json("/apps/config-app/releases/7/config-vars") == {"FOO": "1"}
-    assert owner.get_json("/apps/config-app/releases/3/config-vars") == {"FOO": "1"}
     assert owner.get_json("/apps/config-app/config-vars") == {"FOO": "1"}
     assert owner.get_json("/apps/config-app/releases/v6")["current"] is False
     slug = owner.get_json(f"/apps/config-app/slugs/{rollback['slug']['id']}")
-    assert slug["process_types"] == {"web": "python3 -m http.server $PORT"}
+    assert slug["process_types"] == {
+        "web": "python3 -m http.server $PORT",
+        "worker": "sleep 1000",
+    }
+
+    # And to v2, the first deploy (no config vars then).
+    again = api.post("/apps/config-app/releases", json={"release": "v2"})
+    assert again.status_code == 201, again.text
+    assert again.json()["description"] == "Rollback to v2"
+    assert again.json()["slug"] == by_version[2]["slug"]
+    assert owner.get_json("/apps/config-app/releases/8/config-vars") == {}
+    assert owner.get_json("/apps/config-app/config-vars") == {}
 
     missing = api.post("/apps/config-app/releases", json={"release": "no-such-release"})
     assert missing.status_code == 404
+
+
+def test_config_change_release_keeps_the_running_slug(owner: Pusher) -> None:
+    """As Heroku: a config var release runs the same slug as the release before it."""
+    owner.create_app("config-slug")
+    repo = owner.repo("config-slug", {"Procfile": PROCFILE})
+    repo.commit("one")
+    assert_pushed(owner.push(repo, "config-slug"))
+    api = owner.api
+    assert api.patch("/apps/config-slug/config-vars", json={"FOO": "1"}).status_code == 200
+    assert api.patch("/apps/config-slug/config-vars", json={"FOO": None}).status_code == 200
+
+    deploy, set_foo, remove_foo = owner.releases("config-slug")[1:]
+    assert deploy["slug"] is not None
+    assert set_foo["slug"] == deploy["slug"], set_foo
+    assert remove_foo["slug"] == deploy["slug"], remove_foo
+    assert set_foo["artifacts"] == deploy["artifacts"]
+
+    # A rollback to a config release is then a rollback to that code too.
+    rolled = api.post("/apps/config-slug/releases", json={"release": set_foo["id"]})
+    assert rolled.status_code == 201, rolled.text
+    assert rolled.json()["description"] == "Rollback to v3"
+    assert rolled.json()["slug"] == deploy["slug"]
+    assert owner.get_json("/apps/config-slug/config-vars") == {"FOO": "1"}
 
 
 def test_concurrent_pushes_to_one_app(owner: Pusher) -> None:
