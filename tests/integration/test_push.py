@@ -69,7 +69,9 @@ class Pusher:
         app: dict[str, Any] = response.json()
         return app
 
-    def repo(self, name: str, files: dict[str, str], *, executable: tuple[str, ...] = ()) -> GitRepo:
+    def repo(
+        self, name: str, files: dict[str, str], *, executable: tuple[str, ...] = ()
+    ) -> GitRepo:
         repo = GitRepo(self.root / "repos" / name, home=self.root / "home")
         repo.write(files, executable=executable)
         return repo
@@ -597,52 +599,89 @@ def test_config_change_release_keeps_the_running_slug(owner: Pusher) -> None:
     assert owner.get_json("/apps/config-slug/config-vars") == {"FOO": "1"}
 
 
-def test_concurrent_pushes_to_one_app(owner: Pusher) -> None:
-    owner.create_app("race-app")
-    repos = []
-    for n in (1, 2):
-        repo = owner.repo(f"race-{n}", {"Procfile": PROCFILE, "which.txt": f"repo {n}\n"})
-        repo.commit(f"repo {n}")
-        repos.append(repo)
+def race(owner: Pusher, app: str, repos: list[GitRepo]) -> dict[int, PushResult]:
+    """Push each repo to `app` at the same moment; their results by index."""
     results: dict[int, PushResult] = {}
+    start = threading.Barrier(len(repos))
 
     def push(n: int) -> None:
-        results[n] = owner.push(repos[n], "race-app")
+        start.wait()
+        results[n] = owner.push(repos[n], app)
 
-    threads = [threading.Thread(target=push, args=(n,)) for n in (0, 1)]
+    threads = [threading.Thread(target=push, args=(n,)) for n in range(len(repos))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=300)
+    assert set(results) == set(range(len(repos)))
+    return results
 
-    assert set(results) == {0, 1}
+
+def assert_race_left_a_consistent_app(
+    owner: Pusher, app: str, repos: list[GitRepo], results: dict[int, PushResult], base: int
+) -> None:
+    """Each push succeeded or was refused clearly; releases match what git accepted."""
+    everything = "\n---\n".join(result.output for result in results.values())
     ok = [n for n, result in results.items() if result.returncode == 0]
-    assert ok, "\n---\n".join(r.output for r in results.values())
-    for n, result in results.items():
-        assert "internal error" not in result.output.lower(), result.output
-        assert "Traceback" not in result.output, result.output
+    assert ok, everything
+    for result in results.values():
+        assert "internal error" not in result.output.lower(), everything
+        assert "error: 500" not in result.output, everything
         if result.returncode != 0:
             # The loser is told clearly: git refuses a non-fast-forward (or the ref moved).
-            assert "rejected" in result.output, result.output
-    final = repos[0].ls_remote(owner.git_url("race-app"), owner.token)["refs/heads/main"]
-    heads = {repo.head() for repo in repos}
+            assert "rejected" in result.output, everything
+    final = repos[0].ls_remote(owner.git_url(app), owner.token)["refs/heads/main"]
+    heads = [repo.head() for repo in repos]
     assert final in heads
-    releases = owner.releases("race-app")
+    releases = owner.releases(app)
     versions = [r["version"] for r in releases]
     assert versions == list(range(1, len(versions) + 1))
-    deploys = [r for r in releases if r["description"].startswith("Deploy ")]
-    assert len(deploys) == len(ok)
+    # A push git refused must not have released anything: no release for a ref that never
+    # moved, and the running release is the commit the ref points at.
+    deploys = [r["description"] for r in releases[base:]]
+    assert deploys == [f"Deploy {heads[n][:7]}" for n in ok] or sorted(deploys) == sorted(
+        f"Deploy {heads[n][:7]}" for n in ok
+    ), f"{everything}\n---\nreleases after the race: {deploys}, ref at {final[:7]}"
     current = [r for r in releases if r["current"]]
     assert len(current) == 1 and current[0] is releases[-1]
-    # The running release is the one the ref points at.
-    assert current[0]["description"] == f"Deploy {final[:7]}"
-    slug, tgz = owner.slug_tar("race-app", current[0]["slug"]["id"])
+    assert current[0]["description"] == f"Deploy {final[:7]}", deploys
+    slug, tgz = owner.slug_tar(app, current[0]["slug"]["id"])
     assert slug["commit"] == final
     with tarfile.open(fileobj=io.BytesIO(tgz), mode="r:gz") as tar:
         which = tar.extractfile("./which.txt")
         assert which is not None
-        winner = which.read().decode()
-    assert winner == f"repo {[r.head() for r in repos].index(final) + 1}\n"
+        assert which.read().decode() == f"repo {heads.index(final) + 1}\n"
+
+
+def test_concurrent_first_pushes_to_a_new_app(owner: Pusher) -> None:
+    owner.create_app("race-new")
+    repos = []
+    for n in (1, 2):
+        repo = owner.repo(f"race-new-{n}", {"Procfile": PROCFILE, "which.txt": f"repo {n}\n"})
+        repo.commit(f"repo {n}")
+        repos.append(repo)
+
+    results = race(owner, "race-new", repos)
+
+    assert_race_left_a_consistent_app(owner, "race-new", repos, results, base=1)
+
+
+def test_concurrent_pushes_to_a_deployed_app(owner: Pusher) -> None:
+    owner.create_app("race-app")
+    base = owner.repo("race-base", {"Procfile": PROCFILE, "which.txt": "base\n"})
+    base.commit("base")
+    assert_pushed(owner.push(base, "race-app"))
+    repos = []
+    for n in (1, 2):
+        repo = owner.repo(f"race-{n}", {})
+        assert repo.git("pull", "-q", str(base.path), "main").returncode == 0
+        repo.write({"which.txt": f"repo {n}\n"})
+        repo.commit(f"repo {n}")
+        repos.append(repo)
+
+    results = race(owner, "race-app", repos)
+
+    assert_race_left_a_consistent_app(owner, "race-app", repos, results, base=2)
 
 
 def test_push_needs_a_token_for_the_app(owner: Pusher, stranger: Pusher) -> None:

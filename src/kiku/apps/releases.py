@@ -59,6 +59,11 @@ class Releases:
         )
         return db.scalar(query)
 
+    def current_slug(self, db: Session, app: App) -> Slug | None:
+        """The code the app runs now: config changes release it again with the new config."""
+        current = self.current(db, app)
+        return current.slug if current else None
+
     def find(self, db: Session, app: App, identity: str) -> Release:
         """By id, version number, or `vN`."""
         text = identity.lower().removeprefix("v")

@@ -83,7 +83,7 @@ class PushReceiver:
                 return False
         if not refs:
             return True
-        commit = refs[-1][1]
+        previous, commit, ref = refs[-1]
         emit("Building source:")
         emit("")
         push = PushedCommit(
@@ -91,6 +91,8 @@ class PushReceiver:
             user_id=request.get("user_id"),
             commit=commit,
             repo=Path(request["repo"]),
+            ref=ref,
+            previous=None if previous == ZERO else previous,
             git_env={k: v for k, v in request["git_env"].items() if k != "GIT_DIR"},
         )
         outcome = self.builder.build(push, emit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 HOOK = """#!/bin/sh
@@ -17,11 +18,17 @@ class Repos:
     def __init__(self, root: Path, python: str = sys.executable) -> None:
         self.root = root
         self.python = python
+        # Two first pushes may arrive at once; one of them creates the repository.
+        self._creating = threading.Lock()
 
     def path(self, app_id: str) -> Path:
         return self.root / f"{app_id}.git"
 
     def ensure(self, app_id: str) -> Path:
+        with self._creating:
+            return self._ensure(app_id)
+
+    def _ensure(self, app_id: str) -> Path:
         path = self.path(app_id)
         if not (path / "HEAD").exists():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,6 +45,15 @@ class Repos:
             hook.write_text(text)
             hook.chmod(0o755)
         return path
+
+    def head(self, app_id: str, ref: str) -> str | None:
+        """The commit `ref` points at now, or None when it does not exist."""
+        done = subprocess.run(
+            ["git", "-C", str(self.path(app_id)), "rev-parse", "--verify", "--quiet", ref],
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout.strip() or None if done.returncode == 0 else None
 
     def size(self, app_id: str) -> int:
         path = self.path(app_id)

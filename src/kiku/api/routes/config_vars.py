@@ -32,5 +32,7 @@ def update_config_vars(
     if description is not None:
         app.config = updated
         app.updated_at = platform.now()
-        platform.apps.releases.create(db, app, description=description, user=caller.user)
+        releases = platform.apps.releases
+        slug = releases.current_slug(db, app)
+        releases.create(db, app, description=description, user=caller.user, slug=slug)
     return dict(app.config)
