@@ -22,6 +22,7 @@ from kiku.api.routes import (
     builds,
     collaborators,
     config_vars,
+    formation,
     oauth,
     releases,
     schema,
@@ -38,6 +39,7 @@ ROUTERS = (
     releases.router,
     builds.router,
     buildpack_installations.router,
+    formation.router,
     schema.router,
     smarthttp.router,
 )

@@ -6,8 +6,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from kiku.dynos.sizes import size_named
 from kiku.settings import Settings
-from kiku.store.models import App, Authorization, Build, Collaborator, Release, Slug, User
+from kiku.store.models import (
+    App,
+    Authorization,
+    Build,
+    Collaborator,
+    Dyno,
+    Formation,
+    Release,
+    Slug,
+    User,
+)
 
 # Stable ids for the fixed things Heroku gives ids to (stacks, regions, generations).
 _NAMESPACE = uuid.UUID("6b1d2a39-8c41-4e8e-9d6e-6b696b750001")
@@ -195,3 +206,36 @@ def buildpack_installations_view(app: App) -> list[dict[str, Any]]:
         {"buildpack": buildpack_ref(reference), "ordinal": ordinal}
         for ordinal, reference in enumerate(app.buildpacks)
     ]
+
+
+def formation_view(formation: Formation, app: App, command: str | None) -> dict[str, Any]:
+    size = size_named(formation.size)
+    return {
+        "app": {"id": app.id, "name": app.name},
+        "command": command or "",
+        "created_at": iso(formation.created_at),
+        "dyno_size": {"id": fixed_id("dyno-size", size.name.lower()), "name": size.name},
+        "id": formation.id,
+        "quantity": formation.quantity,
+        "size": size.name,
+        "type": formation.type,
+        "updated_at": iso(formation.updated_at),
+    }
+
+
+def dyno_view(dyno: Dyno, app: App) -> dict[str, Any]:
+    return {
+        "app": {"id": app.id, "name": app.name},
+        "attach_url": None,
+        "command": dyno.command,
+        "created_at": iso(dyno.created_at),
+        "id": dyno.id,
+        "name": dyno.name,
+        "release": {"id": dyno.release_id, "version": dyno.release_version}
+        if dyno.release_id
+        else None,
+        "size": size_named(dyno.size).name,
+        "state": dyno.state,
+        "type": dyno.type,
+        "updated_at": iso(dyno.updated_at),
+    }

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kiku.dynos.formation import Formations
 from kiku.errors import InvalidParams, NotFound
 from kiku.store.models import App, Release, Slug, User
 
@@ -15,6 +16,7 @@ from kiku.store.models import App, Release, Slug, User
 class Releases:
     def __init__(self, now: Callable[[], datetime]) -> None:
         self._now = now
+        self.formations = Formations(now)
 
     def create(
         self,
@@ -46,6 +48,7 @@ class Releases:
             app.released_at = now
             if slug is not None:
                 app.slug_size = slug.size
+                self.formations.follow_slug(db, app, slug)
         db.flush()
         return release
 

@@ -196,3 +196,40 @@ class Release(Timestamped, Base):
 
     slug: Mapped[Slug | None] = relationship()
     user: Mapped[User | None] = relationship()
+
+
+class Formation(Timestamped, Base):
+    """Desired state: how many dynos of each process type, of which size."""
+
+    __tablename__ = "formations"
+    __table_args__ = (UniqueConstraint("app_id", "type"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(128))
+    quantity: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[str] = mapped_column(String(30), default="standard-1x")
+    # Bumped by restarts: dynos started before it are replaced.
+    restart_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Dyno(Timestamped, Base):
+    """What runs: written by the dyno manager only, read by the API."""
+
+    __tablename__ = "dynos"
+    __table_args__ = (UniqueConstraint("app_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(140))
+    type: Mapped[str] = mapped_column(String(128))
+    command: Mapped[str] = mapped_column(Text)
+    size: Mapped[str] = mapped_column(String(30))
+    state: Mapped[str] = mapped_column(String(20))
+    release_id: Mapped[str | None] = mapped_column(String(36))
+    release_version: Mapped[int | None] = mapped_column(Integer)
+    address: Mapped[str | None] = mapped_column(String(60))
+    port: Mapped[int | None] = mapped_column(Integer)
+    # Set by the API (restart, stop); acted on and cleared by the dyno manager.
+    restart_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -1,0 +1,1 @@
+"""Dynos: the manager that converges running dynos to the formation, and its backends."""

@@ -1,0 +1,1 @@
+"""Backends run dynos: `local` (sandboxed processes on this host), `fake` (for tests)."""

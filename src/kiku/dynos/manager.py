@@ -1,0 +1,364 @@
+"""`DynoManager`: converges running dynos to the desired formation, one level-triggered pass
+at a time (`reconcile()`), like a Kubernetes controller.
+
+Desired state is in the store (each app's current release and its formation); actual state
+is what the backend reports. The manager owns the `dynos` table, which the API reads.
+Each pass moves each dyno at most one step; the moves are the `_on_*` methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kiku.build.blobs import BlobStore
+from kiku.dynos.backend import Backend, DynoHandle, DynoSpec
+from kiku.dynos.sizes import size_named
+from kiku.dynos.states import BOOT_TIMEOUT, STABLE_AFTER, STOP_GRACE, DynoState, cool_off
+from kiku.store import Store
+from kiku.store.models import App, Dyno, Formation, Release, Slug
+
+log = logging.getLogger("kiku.dynos")
+WEB_PORT = 5000  # each web dyno has its own network namespace, so one port serves all
+Events = Callable[[str, str, str], None]  # (app_id, process, text): "heroku[web.1]: ..."
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One dyno the formation asks for, on the app's current release."""
+
+    app_id: str
+    app_name: str
+    name: str
+    type: str
+    command: str
+    size: str
+    release_id: str
+    release_version: int
+    slug: Path
+    env: dict[str, str]
+    restart_requested_at: datetime | None
+
+
+@dataclass
+class Tracked:
+    """The manager's memory of one dyno it runs."""
+
+    slot: Slot
+    handle: DynoHandle
+    state: DynoState
+    started: float  # monotonic
+    started_wall: datetime
+    crashes: int = 0
+    restart_at: float | None = None
+    last_r14: float = field(default=-1e9)
+
+
+def tcp_probe(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class DynoManager:
+    """Example::
+
+    manager = DynoManager(store, LocalBackend(...), blobs)
+    manager.adopt()            # once, at start: dynos outlive the control plane
+    while True:
+        manager.reconcile()
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        backend: Backend,
+        blobs: BlobStore,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        probe: Callable[[str, int], bool] = tcp_probe,
+        events: Events | None = None,
+    ) -> None:
+        self.store = store
+        self.backend = backend
+        self.blobs = blobs
+        self._clock = clock
+        self._wall = wall
+        self._probe = probe
+        self._events = events or _log_event
+        self.tracked: dict[tuple[str, str], Tracked] = {}
+
+    # -- start-up --------------------------------------------------------------------------
+
+    def adopt(self) -> None:
+        """Take over dynos a previous control plane started, without restarting them."""
+        with self.store.session() as db:
+            rows = {row.id: row for row in db.scalars(select(Dyno))}
+            desired = self._desired(db)
+        for handle in self.backend.adopt():
+            row = rows.get(handle.dyno_id)
+            slot = desired.get((handle.app_id, handle.name))
+            status = self.backend.inspect(handle)
+            if row is None or slot is None or not status.running:
+                self.backend.stop(handle, STOP_GRACE)
+                self.backend.remove(handle)
+                continue
+            known = {state.value for state in DynoState}
+            state = DynoState(row.state) if row.state in known else DynoState.STARTING
+            self.tracked[(handle.app_id, handle.name)] = Tracked(
+                slot=slot if row.release_id == slot.release_id else _stale(slot, row),
+                handle=handle,
+                state=state,
+                started=self._clock(),
+                started_wall=row.updated_at,
+            )
+
+    # -- one pass --------------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        with self.store.session() as db:
+            desired = self._desired(db)
+            requests = self._requests(db)
+        for key, tracked in list(self.tracked.items()):
+            if key not in desired:
+                self._retire(key, tracked)
+        for key, slot in desired.items():
+            current = self.tracked.get(key)
+            if current is None:
+                self._start(slot)
+            else:
+                self._step(current, slot, requests.get(current.handle.dyno_id))
+        with self.store.session() as db:
+            self._write_rows(db)
+
+    def _step(self, tracked: Tracked, slot: Slot, request: str | None) -> None:
+        status = self.backend.inspect(tracked.handle)
+        if tracked.state in (DynoState.STARTING, DynoState.UP) and not status.running:
+            return self._on_exit(tracked, status.exit_code, status.oom_killed)
+        if tracked.slot.release_id != slot.release_id:
+            # up -> down -> starting: a new release restarts the formation
+            return self._replace(tracked, slot, "Restarting")
+        if request or _restart_requested(slot, tracked):
+            return self._replace(tracked, slot, "Restarting")
+        if tracked.state == DynoState.STARTING:
+            return self._on_starting(tracked)
+        if tracked.state == DynoState.CRASHED:
+            return self._on_crashed(tracked, slot)
+        if tracked.state == DynoState.UP:
+            return self._on_up(tracked, status.memory_bytes)
+        return None
+
+    def _on_starting(self, tracked: Tracked) -> None:
+        handle = tracked.handle
+        if handle.port is None or (handle.address and self._probe(handle.address, handle.port)):
+            # starting -> up (a web dyno once it has bound $PORT)
+            self._set_state(tracked, DynoState.UP)
+        elif self._clock() - tracked.started > BOOT_TIMEOUT:
+            # starting -> crashed: R10
+            self._event(
+                tracked,
+                "Error R10 (Boot timeout) -> Web process failed to bind to $PORT within "
+                f"{BOOT_TIMEOUT:.0f} seconds of launch",
+            )
+            self._event(tracked, "Stopping process with SIGKILL")
+            self.backend.stop(handle, 0)
+            self._on_exit(tracked, 137, False)
+
+    def _on_up(self, tracked: Tracked, memory: int | None) -> None:
+        if tracked.crashes and self._clock() - tracked.started > STABLE_AFTER:
+            tracked.crashes = 0
+        quota = size_named(tracked.slot.size).memory_mb * 1024 * 1024
+        if memory and memory > quota and self._clock() - tracked.last_r14 >= 20:
+            tracked.last_r14 = self._clock()
+            self._event(tracked, f"Process running mem={memory // 2**20}MB({memory / quota:.1%})")
+            self._event(tracked, "Error R14 (Memory quota exceeded)")
+
+    def _on_exit(self, tracked: Tracked, code: int | None, oom: bool) -> None:
+        if oom:
+            self._event(tracked, "Error R15 (Memory quota vastly exceeded)")
+            self._event(tracked, "Stopping process with SIGKILL")
+        self._event(tracked, f"Process exited with status {code if code is not None else 1}")
+        # up -> crashed: any exit of a formation dyno is a crash, even status 0
+        tracked.crashes += 1
+        tracked.restart_at = self._clock() + cool_off(tracked.crashes)
+        self._set_state(tracked, DynoState.CRASHED)
+
+    def _on_crashed(self, tracked: Tracked, slot: Slot) -> None:
+        if tracked.restart_at is not None and self._clock() >= tracked.restart_at:
+            # crashed -> starting, after the cool-off
+            self.backend.remove(tracked.handle)
+            crashes = tracked.crashes
+            self._start(slot, crashes=crashes, note="Restarting")
+
+    def _replace(self, tracked: Tracked, slot: Slot, note: str) -> None:
+        self._stop(tracked)
+        self._start(slot, note=note)
+
+    def _retire(self, key: tuple[str, str], tracked: Tracked) -> None:
+        self._stop(tracked)
+        del self.tracked[key]
+
+    def _stop(self, tracked: Tracked) -> None:
+        if self.backend.inspect(tracked.handle).running:
+            self._event(tracked, "Stopping all processes with SIGTERM")
+            self.backend.stop(tracked.handle, STOP_GRACE)
+            self._event(tracked, "Process exited with status 143")
+        self.backend.remove(tracked.handle)
+
+    def _start(self, slot: Slot, *, crashes: int = 0, note: str | None = None) -> None:
+        size = size_named(slot.size)
+        env = {**slot.env, "DYNO": slot.name}
+        port = WEB_PORT if slot.type == "web" else None
+        if port is not None:
+            env["PORT"] = str(port)
+        spec = DynoSpec(
+            dyno_id=str(uuid.uuid4()),
+            app_id=slot.app_id,
+            app_name=slot.app_name,
+            name=slot.name,
+            release_version=slot.release_version,
+            slug=slot.slug,
+            command=slot.command,
+            env=env,
+            # The cgroup allows twice the quota: above the quota is R14, at twice it R15.
+            memory_mb=size.memory_mb * 2,
+            pids_max=size.pids,
+            cpu_shares=size.cpu_shares,
+            port=port,
+        )
+        handle = self.backend.start(spec)
+        tracked = Tracked(
+            slot=slot,
+            handle=handle,
+            state=DynoState.STARTING,
+            started=self._clock(),
+            started_wall=datetime.fromtimestamp(self._wall(), UTC),
+            crashes=crashes,
+        )
+        self.tracked[(slot.app_id, slot.name)] = tracked
+        if note:
+            self._event(tracked, note)
+        self._event(tracked, "State changed from down to starting")
+        self._event(tracked, f"Starting process with command `{slot.command}`")
+
+    def _set_state(self, tracked: Tracked, state: DynoState) -> None:
+        if tracked.state != state:
+            self._event(tracked, f"State changed from {tracked.state} to {state}")
+            tracked.state = state
+
+    def _event(self, tracked: Tracked, text: str) -> None:
+        self._events(tracked.slot.app_id, tracked.slot.name, text)
+
+    # -- desired state, from the store -----------------------------------------------------
+
+    def _desired(self, db: Session) -> dict[tuple[str, str], Slot]:
+        slots: dict[tuple[str, str], Slot] = {}
+        for app in db.scalars(select(App)):
+            release = _current(db, app)
+            if release is None or release.slug is None:
+                continue
+            slug: Slug = release.slug
+            formations = db.scalars(select(Formation).where(Formation.app_id == app.id))
+            for formation in formations:
+                command = slug.process_types.get(formation.type)
+                if command is None:
+                    continue
+                for index in range(1, formation.quantity + 1):
+                    name = f"{formation.type}.{index}"
+                    slots[(app.id, name)] = Slot(
+                        app_id=app.id,
+                        app_name=app.name,
+                        name=name,
+                        type=formation.type,
+                        command=command,
+                        size=formation.size,
+                        release_id=release.id,
+                        release_version=release.version,
+                        slug=self.blobs.path(slug.blob_key),
+                        env=dict(release.config),
+                        restart_requested_at=formation.restart_requested_at,
+                    )
+        return slots
+
+    def _requests(self, db: Session) -> dict[str, str]:
+        """Restart and stop requests the API left on dyno rows; cleared once read."""
+        found: dict[str, str] = {}
+        for row in db.scalars(select(Dyno).where((Dyno.restart_requested) | (Dyno.stop_requested))):
+            found[row.id] = "stop" if row.stop_requested else "restart"
+            row.restart_requested = row.stop_requested = False
+        return found
+
+    def _write_rows(self, db: Session) -> None:
+        rows = {row.id: row for row in db.scalars(select(Dyno))}
+        now = datetime.fromtimestamp(self._wall(), UTC)
+        live = set()
+        for tracked in self.tracked.values():
+            slot, handle = tracked.slot, tracked.handle
+            live.add(handle.dyno_id)
+            row = rows.get(handle.dyno_id)
+            if row is None:
+                row = Dyno(
+                    id=handle.dyno_id,
+                    app_id=slot.app_id,
+                    name=slot.name,
+                    created_at=tracked.started_wall,
+                )
+                # A replaced dyno's row goes: names are unique per app.
+                for old in rows.values():
+                    if old.app_id == slot.app_id and old.name == slot.name:
+                        db.delete(old)
+                        live.add(old.id)
+                db.flush()
+                db.add(row)
+            if row.state != tracked.state.value:
+                row.updated_at = now
+            row.type, row.command, row.size = slot.type, slot.command, slot.size
+            row.state = tracked.state.value
+            row.release_id, row.release_version = slot.release_id, slot.release_version
+            row.address, row.port = handle.address, handle.port
+            if row.updated_at is None:
+                row.updated_at = now
+        for row_id, row in rows.items():
+            if row_id not in live:
+                db.delete(row)
+
+
+def _current(db: Session, app: App) -> Release | None:
+    return db.scalar(
+        select(Release)
+        .where(Release.app_id == app.id, Release.status == "succeeded")
+        .order_by(Release.version.desc())
+        .limit(1)
+    )
+
+
+def _restart_requested(slot: Slot, tracked: Tracked) -> bool:
+    at = slot.restart_requested_at
+    return at is not None and at > tracked.started_wall
+
+
+def _stale(slot: Slot, row: Dyno) -> Slot:
+    """An adopted dyno of an older release: reconcile will replace it."""
+    return Slot(
+        **{
+            **slot.__dict__,
+            "release_id": row.release_id or "",
+            "release_version": row.release_version or 0,
+        }
+    )
+
+
+def _log_event(app_id: str, process: str, text: str) -> None:
+    log.info("heroku[%s]: %s", process, text)
