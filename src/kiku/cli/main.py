@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "git",
     "config",
     "releases",
+    "ps",
     "builds",
     "buildpacks",
     "admin",
