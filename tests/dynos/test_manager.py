@@ -244,3 +244,55 @@ def test_a_new_manager_adopts_running_dynos_without_restarting_them(
     successor.reconcile()
     assert [c for c in backend.calls if c[0] == "start"] == starts
     assert rows(platform) == {"web.1": "up", "worker.1": "up"}
+
+
+def wait_release_phases(manager: DynoManager) -> None:
+    for thread in list(manager._release_phases.values()):
+        thread.join(timeout=10)
+
+
+def statuses(platform: Platform) -> list[tuple[int, str]]:
+    from kiku.store.models import Release
+
+    with platform.store.session() as db:
+        return [
+            (r.version, r.status) for r in db.scalars(select(Release).order_by(Release.version))
+        ]
+
+
+def test_release_phase_gates_the_new_release(
+    platform: Platform, app_id: str, manager: DynoManager, backend: FakeBackend
+) -> None:
+    deploy(platform, app_id, WEB, "a")
+    manager.reconcile()
+    first = backend.live()["web.1"].spec.release_version
+    backend.one_off_output = b"Migrating...\ndone\n"
+    deploy(platform, app_id, {**WEB, "release": "./migrate"}, "b")
+    assert statuses(platform)[-1] == (3, "pending")
+    manager.reconcile()
+    wait_release_phases(manager)
+    assert backend.live()["web.1"].spec.release_version == first  # not moved while pending
+    [release_dyno] = [d.spec for d in backend.dynos.values() if d.spec.name.startswith("release.")]
+    assert release_dyno.command == "./migrate" and release_dyno.attach
+    assert statuses(platform)[-1] == (3, "succeeded")
+    manager.reconcile()
+    assert backend.live()["web.1"].spec.release_version == 3
+    from kiku.store.models import Release
+
+    with platform.store.session() as db:
+        output = db.scalars(select(Release).where(Release.version == 3)).one().output
+    assert output == "Migrating...\ndone\n"
+
+
+def test_failed_release_phase_keeps_the_current_release(
+    platform: Platform, app_id: str, manager: DynoManager, backend: FakeBackend
+) -> None:
+    deploy(platform, app_id, WEB, "a")
+    manager.reconcile()
+    backend.one_off_exit = 1
+    deploy(platform, app_id, {**WEB, "release": "./migrate"}, "b")
+    manager.reconcile()
+    wait_release_phases(manager)
+    manager.reconcile()
+    assert statuses(platform)[-1] == (3, "failed")
+    assert backend.live()["web.1"].spec.release_version == 2

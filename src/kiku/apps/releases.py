@@ -12,6 +12,9 @@ from kiku.dynos.formation import Formations
 from kiku.errors import InvalidParams, NotFound
 from kiku.store.models import App, Release, Slug, User
 
+# The Procfile type whose command runs before a release goes live.
+RELEASE_TYPE = "release"
+
 
 class Releases:
     def __init__(self, now: Callable[[], datetime]) -> None:
@@ -27,10 +30,16 @@ class Releases:
         user: User | None,
         slug: Slug | None = None,
         config: dict[str, str] | None = None,
-        status: str = "succeeded",
     ) -> Release:
-        """A new release; the version comes from a per-app counter, so it is never reused."""
+        """A new release; the version comes from a per-app counter, so it is never reused.
+
+        A slug with a `release` process type makes the release `pending`: the dyno manager
+        runs the release phase, and the release succeeds (and goes live) only if it does.
+        """
         app.release_seq = (app.release_seq or 0) + 1
+        status = (
+            "pending" if slug is not None and RELEASE_TYPE in slug.process_types else "succeeded"
+        )
         now = self._now()
         release = Release(
             app_id=app.id,
@@ -44,13 +53,27 @@ class Releases:
             updated_at=now,
         )
         db.add(release)
-        if status == "succeeded":
-            app.released_at = now
-            if slug is not None:
-                app.slug_size = slug.size
-                self.formations.follow_slug(db, app, slug)
         db.flush()
+        if status == "succeeded":
+            self._go_live(db, app, release)
         return release
+
+    def finish_release_phase(
+        self, db: Session, app: App, release: Release, *, ok: bool, output: str
+    ) -> None:
+        """The release command ended: the release goes live, or is marked failed and the
+        current release keeps serving (HEROKU_BEHAVIOUR §6.3)."""
+        release.output = output
+        release.status = "succeeded" if ok else "failed"
+        release.updated_at = self._now()
+        if ok:
+            self._go_live(db, app, release)
+
+    def _go_live(self, db: Session, app: App, release: Release) -> None:
+        app.released_at = release.updated_at
+        if release.slug is not None:
+            app.slug_size = release.slug.size
+            self.formations.follow_slug(db, app, release.slug)
 
     def current(self, db: Session, app: App) -> Release | None:
         """The newest succeeded release: what the app runs."""

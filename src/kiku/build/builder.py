@@ -23,7 +23,7 @@ from kiku.build.compiler import (
     new_workdir,
 )
 from kiku.platform import Platform
-from kiku.store.models import App, Build, Slug, User
+from kiku.store.models import App, Build, Release, Slug, User
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,9 @@ class PushedCommit:
 class BuildOutcome:
     ok: bool
     release_version: int | None = None
+    release_id: str | None = None
+    # The release waits for its release phase, which the dyno manager runs.
+    release_pending: bool = False
 
 
 class Builder:
@@ -208,6 +211,12 @@ class Builder:
                 db, app, description=f"Deploy {push.commit[:7]}", user=user, slug=slug
             )
             record("-----> Launching...")
+            pending = release.status == "pending"
+            if pending:
+                record(
+                    " !     Release command declared: this new release will not be available "
+                    "until the command succeeds."
+                )
             record(f"       Released v{release.version}")
             record(f"       {self.platform.settings.web_url(app.name)} deployed to kiku")
             record("")
@@ -217,7 +226,35 @@ class Builder:
             build.buildpacks = list(compiled.buildpacks)
             build.output = "\n".join(log) + "\n"
             build.updated_at = now
-            return BuildOutcome(ok=True, release_version=release.version)
+            return BuildOutcome(
+                ok=True,
+                release_version=release.version,
+                release_id=release.id,
+                release_pending=pending,
+            )
+
+    def follow_release_phase(self, release_id: str, emit: Emit, timeout: float = 3700) -> bool:
+        """Relay a pending release's release-phase output until it ends; whether it passed."""
+        sent = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.platform.store.session() as db:
+                release = db.get(Release, release_id)
+                if release is None:
+                    return False
+                status, output = release.status, release.output or ""
+            lines = output.splitlines()
+            finished = status != "pending"
+            # The last line may still be growing until the phase ends.
+            ready = lines if finished else lines[:-1]
+            for line in ready[sent:]:
+                emit(line)
+            sent = max(sent, len(ready))
+            if finished:
+                return status == "succeeded"
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
 
 
 def _checkout(push: PushedCommit, target: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -20,8 +21,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kiku.apps.releases import RELEASE_TYPE, Releases
 from kiku.build.blobs import BlobStore
 from kiku.dynos.backend import Backend, DynoHandle, DynoSpec
+from kiku.dynos.oneoff import run_to_completion
 from kiku.dynos.sizes import size_named
 from kiku.dynos.states import BOOT_TIMEOUT, STABLE_AFTER, STOP_GRACE, DynoState, cool_off
 from kiku.store import Store
@@ -99,6 +102,8 @@ class DynoManager:
         self._probe = probe
         self._events = events or _log_event
         self.tracked: dict[tuple[str, str], Tracked] = {}
+        self.releases = Releases(lambda: datetime.fromtimestamp(self._wall(), UTC))
+        self._release_phases: dict[str, threading.Thread] = {}
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -131,6 +136,9 @@ class DynoManager:
         with self.store.session() as db:
             desired = self._desired(db)
             requests = self._requests(db)
+            pending = self._pending_releases(db)
+        for release_id in pending:
+            self._start_release_phase(release_id)
         for key, tracked in list(self.tracked.items()):
             if key not in desired:
                 self._retire(key, tracked)
@@ -260,6 +268,71 @@ class DynoManager:
 
     def _event(self, tracked: Tracked, text: str) -> None:
         self._events(tracked.slot.app_id, tracked.slot.name, text)
+
+    # -- the release phase -----------------------------------------------------------------
+
+    def _pending_releases(self, db: Session) -> list[str]:
+        query = select(Release.id).where(Release.status == "pending")
+        return [rid for rid in db.scalars(query) if rid not in self._release_phases]
+
+    def _start_release_phase(self, release_id: str) -> None:
+        thread = threading.Thread(
+            target=self._run_release_phase,
+            args=(release_id,),
+            name=f"release-{release_id[:8]}",
+            daemon=True,
+        )
+        self._release_phases[release_id] = thread
+        thread.start()
+
+    def _run_release_phase(self, release_id: str) -> None:
+        """A one-off `release.NNNN` with the new slug and config; its output is saved on
+        the release as it comes (a push relays it), its status decides the release."""
+        with self.store.session() as db:
+            release = db.get(Release, release_id)
+            if release is None or release.slug is None:
+                return
+            app = db.get(App, release.app_id)
+            assert app is not None
+            command = release.slug.process_types.get(RELEASE_TYPE, "")
+            args = dict(
+                app_id=app.id,
+                app_name=app.name,
+                kind="release",
+                command=command,
+                slug=self.blobs.path(release.slug.blob_key),
+                release_version=release.version,
+                env=dict(release.config),
+            )
+            version = release.version
+        lines: list[str] = []
+        flushed = [0.0]
+
+        def emit(line: str) -> None:
+            lines.append(line)
+            if self._clock() - flushed[0] > 0.2:
+                flushed[0] = self._clock()
+                self._save_output(release_id, lines)
+
+        self._events(str(args["app_id"]), "api", f"Running release v{version} commands")
+        try:
+            code = run_to_completion(self.backend, emit=emit, **args)  # type: ignore[arg-type]
+        except Exception as exc:
+            log.exception("release phase of %s failed to run", release_id)
+            lines.append(f" !     The release command could not run: {exc}")
+            code = 1
+        with self.store.session() as db:
+            release = db.get(Release, release_id)
+            app = db.get(App, str(args["app_id"]))
+            if release is not None and app is not None:
+                output = "\n".join(lines) + ("\n" if lines else "")
+                self.releases.finish_release_phase(db, app, release, ok=code == 0, output=output)
+
+    def _save_output(self, release_id: str, lines: list[str]) -> None:
+        with self.store.session() as db:
+            release = db.get(Release, release_id)
+            if release is not None:
+                release.output = "\n".join(lines) + "\n"
 
     # -- desired state, from the store -----------------------------------------------------
 

@@ -98,6 +98,17 @@ class PushReceiver:
         outcome = self.builder.build(push, emit)
         if outcome.ok:
             emit("Verifying deploy... done.")
+            if outcome.release_pending and outcome.release_id:
+                emit("Running release command...")
+                emit("")
+                passed = self.builder.follow_release_phase(outcome.release_id, emit)
+                emit("")
+                emit(f"Waiting for release.... {'done' if passed else 'failed'}.")
+                if not passed:
+                    emit(
+                        f" !     Release v{outcome.release_version} failed: the release command "
+                        "exited non-zero. The previous release keeps serving."
+                    )
         else:
             emit("Verifying deploy...")
             emit("")

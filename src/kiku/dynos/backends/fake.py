@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass, field
 
 from kiku.dynos.backend import Attachment, DynoHandle, DynoSpec, DynoStatus
@@ -21,6 +22,10 @@ class FakeBackend:
         self.dynos: dict[str, FakeDyno] = {}
         self.calls: list[tuple[str, str]] = []
         self._pids = itertools.count(1000)
+        # What attached one-off dynos (the release phase) print, and how they exit.
+        self.one_off_output = b""
+        self.one_off_exit = 0
+        self._attachments: dict[str, Attachment] = {}
 
     def start(self, spec: DynoSpec) -> DynoHandle:
         handle = DynoHandle(
@@ -33,10 +38,18 @@ class FakeBackend:
         )
         self.dynos[spec.dyno_id] = FakeDyno(spec, handle)
         self.calls.append(("start", spec.name))
+        if spec.attach:
+            stdin_read, stdin_write = os.pipe()
+            os.close(stdin_read)
+            out_read, out_write = os.pipe()
+            os.write(out_write, self.one_off_output)
+            os.close(out_write)
+            self._attachments[spec.dyno_id] = Attachment(stdin_write, out_read)
+            self.dynos[spec.dyno_id].status = DynoStatus(False, exit_code=self.one_off_exit)
         return handle
 
     def attach(self, handle: DynoHandle) -> Attachment | None:
-        return None
+        return self._attachments.pop(handle.dyno_id, None)
 
     def stop(self, handle: DynoHandle, grace: float) -> None:
         self.calls.append(("stop", handle.name))
