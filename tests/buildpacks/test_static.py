@@ -109,10 +109,8 @@ def test_procfile_only(tmp_path: Path) -> None:
     name, compiled, release = build(tmp_path, app)
     assert name == "Procfile"
     assert compiled.returncode == 0
-    assert compiled.stdout == (
-        "-----> Procfile-only app: nothing to install\n"
-        "       Procfile declares types -> web, worker\n"
-    )
+    # The process types are listed once, by kiku's "Discovering process types" step.
+    assert compiled.stdout == "-----> Procfile-only app: nothing to install\n"
     assert release == {"default_process_types": {}}
 
 
