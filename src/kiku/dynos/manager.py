@@ -290,21 +290,13 @@ class DynoManager:
         the release as it comes (a push relays it), its status decides the release."""
         with self.store.session() as db:
             release = db.get(Release, release_id)
-            if release is None or release.slug is None:
+            app = db.get(App, release.app_id) if release else None
+            if release is None or release.slug is None or app is None:
                 return
-            app = db.get(App, release.app_id)
-            assert app is not None
+            app_id, app_name, version = app.id, app.name, release.version
             command = release.slug.process_types.get(RELEASE_TYPE, "")
-            args = dict(
-                app_id=app.id,
-                app_name=app.name,
-                kind="release",
-                command=command,
-                slug=self.blobs.path(release.slug.blob_key),
-                release_version=release.version,
-                env=dict(release.config),
-            )
-            version = release.version
+            slug = self.blobs.path(release.slug.blob_key)
+            env = dict(release.config)
         lines: list[str] = []
         flushed = [0.0]
 
@@ -314,16 +306,26 @@ class DynoManager:
                 flushed[0] = self._clock()
                 self._save_output(release_id, lines)
 
-        self._events(str(args["app_id"]), "api", f"Running release v{version} commands")
+        self._events(app_id, "api", f"Running release v{version} commands")
         try:
-            code = run_to_completion(self.backend, emit=emit, **args)  # type: ignore[arg-type]
+            code = run_to_completion(
+                self.backend,
+                app_id=app_id,
+                app_name=app_name,
+                kind="release",
+                command=command,
+                slug=slug,
+                release_version=version,
+                env=env,
+                emit=emit,
+            )
         except Exception as exc:
             log.exception("release phase of %s failed to run", release_id)
             lines.append(f" !     The release command could not run: {exc}")
             code = 1
         with self.store.session() as db:
             release = db.get(Release, release_id)
-            app = db.get(App, str(args["app_id"]))
+            app = db.get(App, app_id)
             if release is not None and app is not None:
                 output = "\n".join(lines) + ("\n" if lines else "")
                 self.releases.finish_release_phase(db, app, release, ok=code == 0, output=output)
