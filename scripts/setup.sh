@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages kiku drives: git (repositories, smart HTTP), python3-venv (the virtualenv),
-# postgresql (the optional state store, and later the Postgres add-on; kiku starts its own clusters).
-DEBIAN_PACKAGES=(git python3 python3-venv ca-certificates postgresql)
+# postgresql (the optional state store, and later the Postgres add-on; kiku starts its own clusters),
+# bubblewrap, debootstrap, iproute2, util-linux (dyno sandboxes and their stack root filesystem).
+DEBIAN_PACKAGES=(git python3 python3-venv ca-certificates postgresql
+  bubblewrap debootstrap iproute2 util-linux)
 UV_VERSION=0.13.8
 
 missing=()
@@ -39,4 +41,10 @@ fi
 echo "==> syncing .venv from uv.lock"
 # Compiled bytecode up front: start-up stays fast even where PYTHONDONTWRITEBYTECODE is set.
 UV_PYTHON_DOWNLOADS=never "$UV" sync --frozen --compile-bytecode --python "$PYTHON" --quiet
+# The dynos' stack root filesystem (debootstrap, about a minute once; a no-op afterwards).
+if [ "$(id -u)" -eq 0 ]; then
+  scripts/build-stack.sh
+else
+  echo "==> the dyno stack needs root once: sudo scripts/build-stack.sh"
+fi
 echo "==> installed: .venv/bin/kiku"

@@ -85,6 +85,23 @@ class KikuServer:
         self.process = None
         return code
 
+    def reap_dynos(self) -> int:
+        """Stop every dyno this server's data dir still runs: dynos outlive the server by
+        design, and a test must leave nothing running. Answers how many it stopped."""
+        if not (self.data_dir / "dynos").exists():
+            return 0
+        from kiku.dynos.backends.local import LocalBackend, LocalSettings
+        from kiku.settings import Settings
+
+        settings = Settings.from_env(self.env, data_dir=self.data_dir)
+        backend = LocalBackend(LocalSettings(self.data_dir, stack_dir=settings.stack_dir))
+        handles = backend.adopt()
+        for handle in handles:
+            backend.stop(handle, 5)
+            backend.remove(handle)
+        backend.close()
+        return len(handles)
+
     def create_user(self, email: str, password: str) -> dict[str, Any]:
         done = kiku(
             "admin:create-user",

@@ -104,7 +104,27 @@ def default_parts(platform: Platform) -> list[Part]:
     from kiku.git.receiver import PushReceiver
 
     builder = Builder(platform, platform.compiler, platform.blobs)
-    return [PushReceiver(builder, platform.build_socket), ApiPart(platform)]
+    parts: list[Part] = [PushReceiver(builder, platform.build_socket), ApiPart(platform)]
+    manager = dyno_manager(platform)
+    if manager is not None:
+        parts.insert(0, manager)
+    return parts
+
+
+def dyno_manager(platform: Platform) -> Part | None:
+    """The dyno manager on the local sandbox backend, or None (said loudly) where this host
+    cannot run sandboxes: the API and builds still work, dynos do not start."""
+    from kiku.dynos.backends.local import LocalBackend, LocalSettings
+    from kiku.dynos.manager import DynoManager
+    from kiku.dynos.part import DynoManagerPart
+
+    settings = platform.settings
+    try:
+        backend = LocalBackend(LocalSettings(settings.data_dir, stack_dir=settings.stack_dir))
+    except (KikuError, OSError) as exc:
+        log.error("dynos cannot run on this host (%s); apps will not start", exc)
+        return None
+    return DynoManagerPart(DynoManager(platform.store, backend, platform.blobs))
 
 
 class Server:

@@ -64,6 +64,8 @@ class Settings:
     # A build's memory and time (Heroku: compile time 15 min); see build/compiler.py.
     build_memory_mb: int = 2048
     build_timeout: int = 15 * 60
+    # The dynos' stack root filesystem; scripts/build-stack.sh builds it (make install).
+    stack_dir: Path = Path("/var/lib/kiku/stacks/kiku-24")
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -76,6 +78,8 @@ class Settings:
             "database_url": environ.get("KIKU_DATABASE_URL") or None,
             "domain": environ.get("KIKU_DOMAIN") or DEFAULT_DOMAIN,
         }
+        if environ.get("KIKU_STACK_DIR"):
+            values["stack_dir"] = Path(environ["KIKU_STACK_DIR"])
         for name, variable in _NUMBERS.items():
             if environ.get(variable):
                 values[name] = _positive(variable, environ[variable])

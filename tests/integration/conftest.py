@@ -12,3 +12,4 @@ def server(tmp_path: Path) -> Iterator[KikuServer]:
     server.start()
     yield server
     server.stop()
+    server.reap_dynos()

@@ -43,6 +43,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KikuServer]:
     server.start()
     yield server
     server.stop()
+    server.reap_dynos()
 
 
 class Pusher:

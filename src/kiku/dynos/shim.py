@@ -1,0 +1,204 @@
+"""The dyno shim: a tiny detached supervisor that outlives the control plane.
+
+Run as `python -I -S shim.py <dyno-state-dir>/shim.json` (stdlib only, no kiku imports, so
+it starts in a few ms and keeps running across kiku upgrades). It forks; the first process
+prints "<pid> <starttime>" of the second and exits, so the shim is nobody's child but init's
+and kiku keeps no pipe to it. The shim then:
+
+1. makes its own session and ignores SIGTERM/SIGINT/SIGHUP (stop() signals the dyno's
+   processes, never the shim; the shim ends when the sandbox does);
+2. for attached dynos, listens on `attach.sock` and waits for one client, to which it sends
+   (SCM_RIGHTS) the client ends of the dyno's stdio: a pty master (tty) or two pipes;
+3. starts the sandbox: before exec, the child joins the dyno's cgroups, enters a private
+   mount namespace and binds the sandbox's sources under a tmpfs at the stage directory
+   (see sandbox.py: the dyno uid could not reach them where they are), and inherits the
+   small files bwrap copies in as fds; output goes to `log` unless attached;
+4. writes `sandbox.json` (pid and start time of bwrap), waits, and writes `exit`:
+   {"code": N, "oom_killed": bool, "reason": ...}, atomically.
+"""
+
+from __future__ import annotations
+
+# Only what the first process needs is imported up front: the shim's start is on every
+# dyno's boot path (subprocess alone costs ~20 ms; the child forks and execs by hand).
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+CLONE_NEWNS = 0x00020000
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+
+
+def starttime(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    partial = path + ".partial"
+    with open(partial, "w") as f:
+        json.dump(data, f)
+    os.replace(partial, path)
+
+
+def oom_kills(path: str | None) -> int:
+    if not path:
+        return 0
+    try:
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+    except OSError:
+        pass
+    return 0
+
+
+def await_client(state: str, mode: str, timeout: float) -> tuple[int, int] | None:
+    """Wait for the attaching client; give it its ends; return the dyno's (stdin, stdout)."""
+    import socket
+
+    path = os.path.join(state, "attach.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path + ".partial")
+    os.chmod(path + ".partial", 0o600)
+    os.replace(path + ".partial", path)
+    server.listen(1)
+    server.settimeout(timeout)
+    try:
+        conn, _ = server.accept()
+    except TimeoutError:
+        return None
+    finally:
+        server.close()
+        os.unlink(path)
+    with conn:
+        if mode == "tty":
+            master, slave = os.openpty()
+            socket.send_fds(conn, [b"tty"], [master])
+            os.close(master)
+            return slave, slave
+        stdin_r, stdin_w = os.pipe()
+        stdout_r, stdout_w = os.pipe()
+        socket.send_fds(conn, [b"pipe"], [stdin_w, stdout_r])
+        os.close(stdin_w)
+        os.close(stdout_r)
+        return stdin_r, stdout_w
+
+
+def stage(directory: str, binds: list[list[str]]) -> None:
+    """In a private mount namespace: a tmpfs at `directory`, each source bound under it
+    ([name, source]), or an overlay of a lower and an upper directory ([name, lower, upper,
+    work]). The mounts live as long as the dyno's namespaces, and nowhere else."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def check(result: int, what: str) -> None:
+        if result != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+    check(libc.unshare(CLONE_NEWNS), "unshare")
+    check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+    check(libc.mount(b"kiku", directory.encode(), b"tmpfs", 0, b"mode=0755"), "stage tmpfs")
+    for name, *sources in binds:
+        target = os.path.join(directory, name)
+        os.mkdir(target)
+        if len(sources) == 3:
+            options = "lowerdir={},upperdir={},workdir={}".format(*sources)
+            check(libc.mount(b"kiku", target.encode(), b"overlay", 0, options.encode()), name)
+        else:
+            flags = MS_BIND | MS_REC
+            check(libc.mount(sources[0].encode(), target.encode(), None, flags, None), name)
+
+
+def run(config: dict[str, Any]) -> None:
+    state = config["state_dir"]
+    mode = config["attach"]
+    if mode:
+        stdio = await_client(state, mode, config["attach_timeout"])
+        if stdio is None:
+            write_json(os.path.join(state, "exit"), {"code": 1, "reason": "attach_timeout"})
+            return
+        stdin, stdout = stdio
+    else:
+        stdin = os.open(os.devnull, os.O_RDONLY)
+        stdout = os.open(config["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    inherited = []
+    for path, number in config["fds"]:
+        fd = os.open(path, os.O_RDONLY)
+        os.dup2(fd, number)
+        os.close(fd)
+        inherited.append(number)
+
+    def enter() -> None:
+        """In the child, before exec."""
+        os.dup2(stdin, 0)
+        os.dup2(stdout, 1)
+        os.dup2(stdout, 2)
+        # Back to default dispositions: ignored signals would stay ignored across exec.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        for procs in config["cgroup_procs"]:
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
+        stage(config["stage_dir"], config["stage_binds"])
+        if mode == "tty":
+            import fcntl
+            import termios
+
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            enter()
+            os.execve(config["argv"][0], config["argv"], config["env"])
+        except BaseException as exc:
+            os.write(2, f"kiku: the dyno could not start: {exc}\n".encode())
+        finally:
+            os._exit(127)
+    for fd in {stdin, stdout, *inherited}:
+        os.close(fd)
+    write_json(os.path.join(state, "sandbox.json"), {"pid": pid, "start": starttime(pid)})
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if code < 0:
+        code = 128 - code
+    result = {"code": code, "oom_killed": oom_kills(config["oom_control"]) > 0, "at": time.time()}
+    write_json(os.path.join(state, "exit"), result)
+
+
+def main() -> None:
+    with open(sys.argv[1]) as f:
+        config = json.load(f)
+    pid = os.fork()
+    if pid:
+        print(pid, starttime(pid), flush=True)
+        os._exit(0)
+    os.setsid()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    try:
+        run(config)
+    except Exception as exc:
+        write_json(
+            os.path.join(config["state_dir"], "exit"),
+            {"code": 1, "reason": f"shim: {exc!r}", "at": time.time()},
+        )
+
+
+if __name__ == "__main__":
+    main()

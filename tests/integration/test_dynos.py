@@ -1,0 +1,150 @@
+"""Deploys that run: the release phase in a real sandbox, then web dynos that answer."""
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gitpush import GitRepo
+from kikuserver import KikuServer
+
+PASSWORD = "correct horse battery"
+SERVER = """import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = f"{os.environ['DYNO']} {os.environ.get('GREETING', '-')}".encode()
+        self.send_response(200); self.end_headers(); self.wfile.write(body)
+http.server.HTTPServer(("0.0.0.0", int(os.environ["PORT"])), H).serve_forever()
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KikuServer]:
+    server = KikuServer(tmp_path_factory.mktemp("dynos") / "data")
+    server.start()
+    yield server
+    server.stop()
+    server.reap_dynos()
+
+
+@pytest.fixture(scope="module")
+def token(server: KikuServer) -> str:
+    user = server.create_user("dynos@example.com", PASSWORD)
+    with server.client() as api:
+        response = api.post(
+            "/oauth/authorizations",
+            auth=("dynos@example.com", PASSWORD),
+            headers={"Heroku-Two-Factor-Code": user["recovery_codes"][0]},
+        )
+    value: str = response.json()["access_token"]["token"]
+    return value
+
+
+def wait_for(check: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting")
+
+
+def dyno_address(server: KikuServer, app_id: str, name: str) -> tuple[str, int]:
+    with sqlite3.connect(server.data_dir / "kiku.db") as db:
+        row = db.execute(
+            "SELECT address, port FROM dynos WHERE app_id = ? AND name = ?", (app_id, name)
+        ).fetchone()
+    return row[0], row[1]
+
+
+def deploy(
+    server: KikuServer, token: str, tmp_path: Path, name: str, procfile: str
+) -> tuple[dict[str, Any], str]:
+    with server.client(token) as api:
+        app = api.post("/apps", json={"name": name}).json()
+        api.patch(f"/apps/{name}/config-vars", json={"GREETING": "hello"})
+    repo = GitRepo(tmp_path / name, home=tmp_path / "home")
+    repo.write({"Procfile": procfile, "hello.py": SERVER})
+    repo.commit("first")
+    pushed = repo.push(f"{server.url}/{name}.git", token)
+    return app, pushed.output
+
+
+def test_release_phase_then_web_dyno_answers(
+    server: KikuServer, token: str, tmp_path: Path
+) -> None:
+    app, output = deploy(
+        server,
+        token,
+        tmp_path,
+        "runs",
+        "web: python3 hello.py\nrelease: echo migrating as $DYNO; echo done\n",
+    )
+    assert "Release command declared" in output, output
+    assert "Running release command..." in output
+    assert "migrating as release." in output
+    assert "Waiting for release.... done." in output
+    with server.client(token) as api:
+        dynos = wait_for(
+            lambda: [d for d in api.get("/apps/runs/dynos").json() if d["state"] == "up"]
+        )
+        assert [d["name"] for d in dynos] == ["web.1"]
+        release = api.get("/apps/runs/releases/v3").json()
+        assert release["status"] == "succeeded" and release["current"]
+        assert "migrating" in api.get(release["output_stream_url"]).text
+    address, port = dyno_address(server, app["id"], "web.1")
+    assert httpx.get(f"http://{address}:{port}/", timeout=5).text == "web.1 hello"
+
+
+def test_failing_release_command_keeps_the_current_release(
+    server: KikuServer, token: str, tmp_path: Path
+) -> None:
+    _, output = deploy(
+        server, token, tmp_path, "failing", "web: python3 hello.py\nrelease: exit 3\n"
+    )
+    assert "Waiting for release.... failed." in output
+    assert "pre-receive hook declined" not in output  # the push itself lands, as on Heroku
+    with server.client(token) as api:
+        releases = api.get("/apps/failing/releases", headers={"Range": "version ..; order=desc"})
+        latest = releases.json()[0]
+        assert latest["status"] == "failed" and not latest["current"]
+        time.sleep(0.5)
+        assert api.get("/apps/failing/dynos").json() == []  # nothing released runs
+
+
+def test_scale_and_restart(server: KikuServer, token: str, tmp_path: Path) -> None:
+    deploy(server, token, tmp_path, "scaled", "web: python3 hello.py\nworker: sleep 1000\n")
+    with server.client(token) as api:
+        scaled = api.patch(
+            "/apps/scaled/formation", json={"updates": [{"type": "worker", "quantity": "2"}]}
+        )
+        assert scaled.status_code == 200
+        names = wait_for(
+            lambda: (
+                sorted(
+                    d["name"] for d in api.get("/apps/scaled/dynos").json() if d["state"] == "up"
+                )
+                == ["web.1", "worker.1", "worker.2"]
+            )
+        )
+        assert names
+        before = {d["name"]: d["id"] for d in api.get("/apps/scaled/dynos").json()}
+        assert api.delete("/apps/scaled/dynos/worker.1").status_code == 202
+        wait_for(
+            lambda: (
+                {d["name"]: d["id"] for d in api.get("/apps/scaled/dynos").json()}.get("worker.1")
+                not in (None, before["worker.1"])
+            )
+        )
+        bad = api.patch("/apps/scaled/formation/web", json={"quantity": 2, "size": "hobby"})
+        assert bad.status_code == 422 and "1 Hobby dyno" in bad.json()["message"]
+        api.patch(
+            "/apps/scaled/formation",
+            json={"updates": [{"type": "worker", "quantity": 0}, {"type": "web", "quantity": 0}]},
+        )
+        wait_for(lambda: api.get("/apps/scaled/dynos").json() == [])
