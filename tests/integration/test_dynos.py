@@ -148,3 +148,31 @@ def test_scale_and_restart(server: KikuServer, token: str, tmp_path: Path) -> No
             json={"updates": [{"type": "worker", "quantity": 0}, {"type": "web", "quantity": 0}]},
         )
         wait_for(lambda: api.get("/apps/scaled/dynos").json() == [])
+
+
+def test_run_attached_round_trips_stdin_and_exit_code(
+    server: KikuServer, token: str, tmp_path: Path
+) -> None:
+    from kikuserver import kiku
+
+    deploy(server, token, tmp_path, "oneoff", "web: python3 hello.py\n")
+    env = {
+        "HOME": str(tmp_path),
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "KIKU_API_URL": server.url,
+        "KIKU_API_KEY": token,
+    }
+    done = kiku(
+        "run",
+        "-a",
+        "oneoff",
+        "echo hello $DYNO $GREETING; read x; echo got $x; exit 3",
+        env=env,
+        input="stdin-line\n",
+    )
+    assert done.returncode == 3, done.stderr
+    assert "hello run." in done.stdout and "hello\n" not in done.stderr
+    assert "got stdin-line" in done.stdout
+    assert "Running echo hello" in done.stderr
+    detached = kiku("run:detached", "-a", "oneoff", "sleep 0.2", env=env)
+    assert detached.returncode == 0 and "run." in detached.stderr

@@ -24,6 +24,7 @@ from kiku.api.routes import (
     config_vars,
     formation,
     oauth,
+    one_offs,
     releases,
     schema,
 )
@@ -40,6 +41,7 @@ ROUTERS = (
     builds.router,
     buildpack_installations.router,
     formation.router,
+    one_offs.router,
     schema.router,
     smarthttp.router,
 )

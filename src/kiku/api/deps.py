@@ -16,6 +16,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 
 from kiku.errors import RateLimited, Unauthorized
 from kiku.platform import Platform
@@ -49,7 +50,7 @@ class Credentials:
     username: str | None = None
 
 
-def read_credentials(request: Request) -> Credentials | None:
+def read_credentials(request: HTTPConnection) -> Credentials | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     value = value.strip()

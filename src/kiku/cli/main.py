@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "config",
     "releases",
     "ps",
+    "run",
     "builds",
     "buildpacks",
     "admin",

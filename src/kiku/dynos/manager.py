@@ -104,6 +104,7 @@ class DynoManager:
         self.tracked: dict[tuple[str, str], Tracked] = {}
         self.releases = Releases(lambda: datetime.fromtimestamp(self._wall(), UTC))
         self._release_phases: dict[str, threading.Thread] = {}
+        self.one_offs: dict[str, DynoHandle] = {}
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -114,6 +115,9 @@ class DynoManager:
             desired = self._desired(db)
         for handle in self.backend.adopt():
             row = rows.get(handle.dyno_id)
+            if row is not None and row.one_off:
+                self.one_offs[handle.dyno_id] = handle
+                continue
             slot = desired.get((handle.app_id, handle.name))
             status = self.backend.inspect(handle)
             if row is None or slot is None or not status.running:
@@ -150,6 +154,7 @@ class DynoManager:
                 self._step(current, slot, requests.get(current.handle.dyno_id))
         with self.store.session() as db:
             self._write_rows(db)
+            self._one_off_pass(db)
 
     def _step(self, tracked: Tracked, slot: Slot, request: str | None) -> None:
         status = self.backend.inspect(tracked.handle)
@@ -269,6 +274,57 @@ class DynoManager:
     def _event(self, tracked: Tracked, text: str) -> None:
         self._events(tracked.slot.app_id, tracked.slot.name, text)
 
+    # -- one-off dynos (`kiku run`) -------------------------------------------------------
+
+    def _one_off_pass(self, db: Session) -> None:
+        """Start asked-for one-offs, notice ended ones; one-offs are never restarted."""
+        now = datetime.fromtimestamp(self._wall(), UTC)
+        for row in db.scalars(select(Dyno).where(Dyno.one_off.is_(True))):
+            handle = self.one_offs.get(row.id)
+            if handle is None:
+                if row.state == DynoState.STARTING and row.exit_code is None:
+                    self._start_one_off(db, row, now)
+                elif row.exit_code is not None and (now - row.updated_at).total_seconds() > 60:
+                    db.delete(row)  # its exit code was there to be read for a minute
+                continue
+            if row.stop_requested:
+                row.stop_requested = False
+                self.backend.stop(handle, STOP_GRACE)
+            status = self.backend.inspect(handle)
+            if not status.running:
+                row.exit_code = status.exit_code if status.exit_code is not None else 1
+                row.state = DynoState.DOWN.value
+                row.updated_at = now
+                self._events(row.app_id, row.name, f"Process exited with status {row.exit_code}")
+                self.backend.remove(handle)
+                del self.one_offs[row.id]
+
+    def _start_one_off(self, db: Session, row: Dyno, now: datetime) -> None:
+        app = db.get(App, row.app_id)
+        release = _current(db, app) if app else None
+        if app is None or release is None or release.slug is None:
+            row.exit_code, row.state, row.updated_at = 1, DynoState.CRASHED.value, now
+            return
+        size = size_named(row.size)
+        spec = DynoSpec(
+            dyno_id=row.id,
+            app_id=app.id,
+            app_name=app.name,
+            name=row.name,
+            release_version=release.version,
+            slug=self.blobs.path(release.slug.blob_key),
+            command=row.command,
+            env={**release.config, **row.env, "DYNO": row.name},
+            memory_mb=size.memory_mb * 2,
+            pids_max=size.pids,
+            cpu_shares=size.cpu_shares,
+            attach=row.attach,
+        )
+        self.one_offs[row.id] = self.backend.start(spec)
+        row.state, row.updated_at = DynoState.UP.value, now
+        row.release_id, row.release_version = release.id, release.version
+        self._events(app.id, row.name, f"Starting process with command `{row.command}`")
+
     # -- the release phase -----------------------------------------------------------------
 
     def _pending_releases(self, db: Session) -> list[str]:
@@ -376,7 +432,8 @@ class DynoManager:
         return found
 
     def _write_rows(self, db: Session) -> None:
-        rows = {row.id: row for row in db.scalars(select(Dyno))}
+        formation_rows = select(Dyno).where(Dyno.one_off.is_(False))
+        rows = {row.id: row for row in db.scalars(formation_rows)}
         now = datetime.fromtimestamp(self._wall(), UTC)
         live = set()
         for tracked in self.tracked.values():

@@ -233,3 +233,8 @@ class Dyno(Timestamped, Base):
     # Set by the API (restart, stop); acted on and cleared by the dyno manager.
     restart_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # One-off dynos (`kiku run`): asked for by the API, started and ended by the manager.
+    one_off: Mapped[bool] = mapped_column(Boolean, default=False)
+    attach: Mapped[bool] = mapped_column(Boolean, default=False)
+    env: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    exit_code: Mapped[int | None] = mapped_column(Integer)

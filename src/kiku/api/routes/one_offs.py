@@ -1,0 +1,187 @@
+"""One-off dynos: `POST /apps/{app}/dynos` asks the dyno manager for one; an attached one
+is reached over a WebSocket at `attach_url` (kiku's stand-in for Heroku's rendezvous).
+
+Frames: binary frames carry stdin (client to dyno) and stdout (dyno to client); a text
+frame `{"eof": true}` closes the dyno's stdin; the last frame is `{"exit_code": N}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from starlette.websockets import WebSocketDisconnect
+
+from kiku.api.deps import DB, AppDep, PlatformDep, read_credentials
+from kiku.api.views import dyno_view
+from kiku.dynos.backend import DynoHandle
+from kiku.dynos.sizes import DEFAULT_SIZE, size_named
+from kiku.dynos.states import DynoState
+from kiku.errors import InvalidParams, KikuError, NotFound, Unauthorized
+from kiku.platform import Platform
+from kiku.store.models import Dyno
+
+router = APIRouter()
+# How long an attach waits for the dyno manager to start the dyno.
+START_WAIT = 30.0
+
+
+class OneOffCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    command: str = Field(min_length=1)
+    attach: bool = False
+    env: dict[str, str] = Field(default_factory=dict)
+    size: str | None = None
+    type: str = "run"
+    force_no_tty: bool | None = None
+
+
+@router.post("/apps/{app_identity}/dynos", status_code=201)
+def create_one_off(
+    body: OneOffCreate, app: AppDep, platform: PlatformDep, db: DB
+) -> dict[str, Any]:
+    if body.type != "run":
+        raise InvalidParams("Only one-off dynos of type run can be created here.")
+    size = size_named(body.size or DEFAULT_SIZE).name.lower()
+    taken = set(db.scalars(select(Dyno.name).where(Dyno.app_id == app.id)))
+    name = next(
+        n for n in (f"run.{random.randint(1000, 9999)}" for _ in range(100)) if n not in taken
+    )
+    now = platform.now()
+    dyno = Dyno(
+        app_id=app.id,
+        name=name,
+        type="run",
+        command=body.command,
+        size=size,
+        state=DynoState.STARTING.value,
+        one_off=True,
+        attach=body.attach,
+        env=dict(body.env),
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(dyno)
+    db.flush()
+    view = dyno_view(dyno, app)
+    if body.attach:
+        base = platform.settings.api_url.replace("http", "ws", 1)
+        view["attach_url"] = f"{base}/apps/{app.id}/dynos/{name}/attach"
+    return view
+
+
+def _backend(platform: Platform) -> Any:
+    """The local backend, for attaching (it reaches dynos through their state dir)."""
+    from kiku.dynos.backends.local import LocalBackend, LocalSettings
+
+    settings = platform.settings
+    return LocalBackend(LocalSettings(settings.data_dir, stack_dir=settings.stack_dir))
+
+
+@router.websocket("/apps/{app_identity}/dynos/{name}/attach")
+async def attach(websocket: WebSocket, app_identity: str, name: str) -> None:
+    platform: Platform = websocket.app.state.platform
+    try:
+        dyno_id, app_id = await asyncio.to_thread(
+            _authorise, platform, websocket, app_identity, name
+        )
+    except KikuError as exc:
+        await websocket.close(code=4000 + exc.status, reason=exc.message[:120])
+        return
+    await websocket.accept()
+    if not await _wait_started(platform, dyno_id):
+        await websocket.send_text(json.dumps({"error": "the dyno did not start", "exit_code": 1}))
+        await websocket.close()
+        return
+    backend = await asyncio.to_thread(_backend, platform)
+    handle = DynoHandle(dyno_id=dyno_id, name=name, app_id=app_id)
+    attachment = await asyncio.to_thread(backend.attach, handle)
+    if attachment is None:
+        await websocket.send_text(json.dumps({"error": "could not attach", "exit_code": 1}))
+        await websocket.close()
+        return
+    await _bridge(websocket, attachment.stdin_fd, attachment.stdout_fd)
+    code = await _exit_code(backend, handle)
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        await websocket.send_text(json.dumps({"exit_code": code}))
+        await websocket.close()
+
+
+def _authorise(
+    platform: Platform, websocket: WebSocket, app_identity: str, name: str
+) -> tuple[str, str]:
+    credentials = read_credentials(websocket)
+    if credentials is None or not credentials.secret:
+        raise Unauthorized("Send your API token to attach.")
+    with platform.store.session() as db:
+        user = platform.accounts.authenticate(db, credentials.secret).user
+        app = platform.apps.find(db, app_identity, user)
+        dyno = db.scalar(select(Dyno).where(Dyno.app_id == app.id, Dyno.name == name))
+        if dyno is None or not dyno.one_off or not dyno.attach:
+            raise NotFound(f"There is no attachable dyno {name}.", resource="dyno")
+        return dyno.id, app.id
+
+
+async def _wait_started(platform: Platform, dyno_id: str) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + START_WAIT
+    while loop.time() < deadline:
+        with platform.store.session() as db:
+            dyno = db.get(Dyno, dyno_id)
+            if dyno is None or dyno.exit_code is not None:
+                return False
+            if dyno.state == DynoState.UP.value:
+                return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def _bridge(websocket: WebSocket, stdin_fd: int, stdout_fd: int) -> None:
+    async def outbound() -> None:
+        while chunk := await asyncio.to_thread(_read, stdout_fd):
+            await websocket.send_bytes(chunk)
+
+    async def inbound() -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                if message.get("bytes"):
+                    await asyncio.to_thread(os.write, stdin_fd, message["bytes"])
+                elif message.get("text") and json.loads(message["text"]).get("eof"):
+                    os.close(stdin_fd)
+                    return
+
+    reading = asyncio.create_task(inbound())
+    try:
+        await outbound()
+    finally:
+        reading.cancel()
+        with contextlib.suppress(OSError):
+            os.close(stdout_fd)
+        with contextlib.suppress(OSError):
+            os.close(stdin_fd)
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:
+        return b""
+
+
+async def _exit_code(backend: Any, handle: DynoHandle) -> int:
+    for _ in range(200):
+        status = await asyncio.to_thread(backend.inspect, handle)
+        if not status.running:
+            return status.exit_code if status.exit_code is not None else 1
+        await asyncio.sleep(0.05)
+    return 1
