@@ -51,6 +51,8 @@ RESOURCES = (
     "build",
     "slug",
     "buildpack-installation",
+    "formation",
+    "dyno",
 )
 
 

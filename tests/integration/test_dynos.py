@@ -11,6 +11,7 @@ import pytest
 
 from gitpush import GitRepo
 from kikuserver import KikuServer
+from schemacheck import assert_valid_list
 
 PASSWORD = "correct horse battery"
 SERVER = """import http.server, os
@@ -94,6 +95,8 @@ def test_release_phase_then_web_dyno_answers(
             lambda: [d for d in api.get("/apps/runs/dynos").json() if d["state"] == "up"]
         )
         assert [d["name"] for d in dynos] == ["web.1"]
+        assert_valid_list("dyno", dynos)
+        assert_valid_list("formation", api.get("/apps/runs/formation").json())
         release = api.get("/apps/runs/releases/v3").json()
         assert release["status"] == "succeeded" and release["current"]
         assert "migrating" in api.get(release["output_stream_url"]).text
