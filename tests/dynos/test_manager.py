@@ -296,3 +296,48 @@ def test_failed_release_phase_keeps_the_current_release(
     manager.reconcile()
     assert statuses(platform)[-1] == (3, "failed")
     assert backend.live()["web.1"].spec.release_version == 2
+
+
+def test_daily_cycling_after_24_hours_and_its_jitter(
+    platform: Platform, app_id: str, backend: FakeBackend, clock: FakeClock, events: list[str]
+) -> None:
+    manager = DynoManager(
+        platform.store,
+        backend,
+        platform.blobs,
+        clock=clock,
+        wall=clock,
+        probe=lambda a, p: True,
+        events=lambda app, p, t: events.append(f"{p}: {t}"),
+        jitter=lambda: 0.5,
+    )
+    deploy(platform, app_id, WEB)
+    manager.reconcile()
+    first = backend.live()["web.1"].spec.dyno_id
+    clock.advance(24 * 3600 + 107 * 60)  # 24 h plus half of the 216 minute jitter, minus 1 min
+    manager.reconcile()
+    assert backend.live()["web.1"].spec.dyno_id == first
+    clock.advance(2 * 60)
+    manager.reconcile()
+    assert backend.live()["web.1"].spec.dyno_id != first
+    assert "web.1: Cycling" in events
+
+
+def test_a_process_ignoring_sigterm_is_r12(
+    platform: Platform, app_id: str, manager: DynoManager, backend: FakeBackend, events: list[str]
+) -> None:
+    deploy(platform, app_id, WEB)
+    manager.reconcile()
+    original_stop = backend.stop
+
+    def stubborn(handle, grace):  # type: ignore[no-untyped-def]
+        original_stop(handle, grace)
+        backend.dynos[handle.dyno_id].status = type(backend.dynos[handle.dyno_id].status)(
+            running=False, exit_code=137
+        )
+
+    backend.stop = stubborn  # type: ignore[method-assign]
+    scale(platform, app_id, web=0)
+    manager.reconcile()
+    assert any("Error R12 (Exit timeout)" in e for e in events)
+    assert "web.1: Process exited with status 137" in events

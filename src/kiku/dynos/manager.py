@@ -9,6 +9,7 @@ Each pass moves each dyno at most one step; the moves are the `_on_*` methods.
 from __future__ import annotations
 
 import logging
+import random
 import socket
 import threading
 import time
@@ -26,7 +27,15 @@ from kiku.build.blobs import BlobStore
 from kiku.dynos.backend import Backend, DynoHandle, DynoSpec
 from kiku.dynos.oneoff import run_to_completion
 from kiku.dynos.sizes import size_named
-from kiku.dynos.states import BOOT_TIMEOUT, STABLE_AFTER, STOP_GRACE, DynoState, cool_off
+from kiku.dynos.states import (
+    BOOT_TIMEOUT,
+    CYCLE_AFTER,
+    CYCLE_JITTER,
+    STABLE_AFTER,
+    STOP_GRACE,
+    DynoState,
+    cool_off,
+)
 from kiku.store import Store
 from kiku.store.models import App, Dyno, Formation, Release, Slug
 
@@ -64,6 +73,8 @@ class Tracked:
     crashes: int = 0
     restart_at: float | None = None
     last_r14: float = field(default=-1e9)
+    # When daily cycling restarts it: 24 h after its start plus a jitter of its own.
+    cycle_at: float = float("inf")
 
 
 def tcp_probe(address: str, port: int) -> bool:
@@ -93,6 +104,7 @@ class DynoManager:
         wall: Callable[[], float] = time.time,
         probe: Callable[[str, int], bool] = tcp_probe,
         events: Events | None = None,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         self.store = store
         self.backend = backend
@@ -101,6 +113,7 @@ class DynoManager:
         self._wall = wall
         self._probe = probe
         self._events = events or _log_event
+        self._jitter = jitter
         self.tracked: dict[tuple[str, str], Tracked] = {}
         self.releases = Releases(lambda: datetime.fromtimestamp(self._wall(), UTC))
         self._release_phases: dict[str, threading.Thread] = {}
@@ -163,6 +176,8 @@ class DynoManager:
         if tracked.slot.release_id != slot.release_id:
             # up -> down -> starting: a new release restarts the formation
             return self._replace(tracked, slot, "Restarting")
+        if self._clock() >= tracked.cycle_at:
+            return self._replace(tracked, slot, "Cycling")
         if request or _restart_requested(slot, tracked):
             return self._replace(tracked, slot, "Restarting")
         if tracked.state == DynoState.STARTING:
@@ -227,7 +242,15 @@ class DynoManager:
         if self.backend.inspect(tracked.handle).running:
             self._event(tracked, "Stopping all processes with SIGTERM")
             self.backend.stop(tracked.handle, STOP_GRACE)
-            self._event(tracked, "Process exited with status 143")
+            code = self.backend.inspect(tracked.handle).exit_code
+            if code == 137:
+                self._event(
+                    tracked,
+                    "Error R12 (Exit timeout) -> At least one process failed to exit within "
+                    f"{STOP_GRACE:.0f} seconds of SIGTERM",
+                )
+                self._event(tracked, "Stopping remaining processes with SIGKILL")
+            self._event(tracked, f"Process exited with status {code if code is not None else 143}")
         self.backend.remove(tracked.handle)
 
     def _start(self, slot: Slot, *, crashes: int = 0, note: str | None = None) -> None:
@@ -259,6 +282,7 @@ class DynoManager:
             started=self._clock(),
             started_wall=datetime.fromtimestamp(self._wall(), UTC),
             crashes=crashes,
+            cycle_at=self._clock() + CYCLE_AFTER + self._jitter() * CYCLE_JITTER,
         )
         self.tracked[(slot.app_id, slot.name)] = tracked
         if note:

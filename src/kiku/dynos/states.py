@@ -24,3 +24,8 @@ STOP_GRACE = 30.0  # R12
 
 def cool_off(crashes: int) -> float:
     return float(COOL_OFFS[min(max(crashes, 1) - 1, len(COOL_OFFS) - 1)])
+
+
+# Daily cycling: every dyno restarts after 24 h plus up to 216 minutes (§1.6).
+CYCLE_AFTER = 24 * 3600.0
+CYCLE_JITTER = 216 * 60.0
