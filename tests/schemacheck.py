@@ -53,6 +53,7 @@ RESOURCES = (
     "buildpack-installation",
     "formation",
     "dyno",
+    "stack",
 )
 
 

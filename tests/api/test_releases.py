@@ -115,3 +115,14 @@ def test_buildpack_installations(api: TestClient, token: dict[str, str]) -> None
         json={"updates": [{"buildpack": "nonsense"}]},
     )
     assert bad.status_code == 422 and "git URL" in bad.json()["message"]
+
+
+def test_stacks(api: TestClient, token: dict[str, str]) -> None:
+    stacks = api.get("/stacks", headers=token).json()
+    assert [s["name"] for s in stacks] == ["kiku-24"] and stacks[0]["default"]
+    assert_valid_list("stack", stacks)
+    assert api.get("/stacks/kiku-24", headers=token).json()["name"] == "kiku-24"
+    assert api.get("/stacks/cedar-14", headers=token).status_code == 404
+    assert api.get("/apps/rel/available-stacks", headers=token).json() == stacks
+    assert api.patch("/apps/rel", headers=token, json={"build_stack": "kiku-24"}).status_code == 200
+    assert api.patch("/apps/rel", headers=token, json={"build_stack": "heroku-18"}).status_code == 422

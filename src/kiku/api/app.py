@@ -27,6 +27,7 @@ from kiku.api.routes import (
     one_offs,
     releases,
     schema,
+    stacks,
 )
 from kiku.git import smarthttp
 from kiku.platform import Platform
@@ -42,6 +43,7 @@ ROUTERS = (
     buildpack_installations.router,
     formation.router,
     one_offs.router,
+    stacks.router,
     schema.router,
     smarthttp.router,
 )

@@ -22,8 +22,10 @@ COMMAND_MODULES = (
     "releases",
     "ps",
     "run",
+    "stack",
     "builds",
     "buildpacks",
+    "local",
     "admin",
     "server",
 )
