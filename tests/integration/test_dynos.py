@@ -179,3 +179,37 @@ def test_run_attached_round_trips_stdin_and_exit_code(
     assert "Running echo hello" in done.stderr
     detached = kiku("run:detached", "-a", "oneoff", "sleep 0.2", env=env)
     assert detached.returncode == 0 and "run." in detached.stderr
+
+
+def test_ps_exec_and_ps_copy_reach_inside_a_running_dyno(
+    server: KikuServer, token: str, tmp_path: Path
+) -> None:
+    from kikuserver import kiku
+
+    deploy(
+        server, token, tmp_path, "entered", "web: echo inside > /app/note.txt; python3 hello.py\n"
+    )
+    with server.client(token) as api:
+        wait_for(lambda: [d for d in api.get("/apps/entered/dynos").json() if d["state"] == "up"])
+    env = {
+        "HOME": str(tmp_path),
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "KIKU_API_URL": server.url,
+        "KIKU_API_KEY": token,
+    }
+    done = kiku(
+        "ps:exec",
+        "-a",
+        "entered",
+        "-d",
+        "web.1",
+        "echo $DYNO $GREETING $(id -u); hostname",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["web.1", "hello", "10000", "web.1"]
+    copied = kiku("ps:copy", "note.txt", "-a", "entered", "-o", str(tmp_path / "out.txt"), env=env)
+    assert copied.returncode == 0, copied.stderr
+    assert (tmp_path / "out.txt").read_text() == "inside\n"
+    missing = kiku("ps:copy", "nope.txt", "-a", "entered", "-o", str(tmp_path / "x"), env=env)
+    assert missing.returncode == 1 and not (tmp_path / "x").exists()

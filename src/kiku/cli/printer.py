@@ -20,6 +20,9 @@ from rich.text import Text
 
 APP_STYLE = "magenta"
 HEXAGON = "⬢"
+# Colours for labelled streams (one per process in `kiku local`); red is for errors.
+LABEL_STYLES = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow")
+TAG_STYLES = {"OKAY": "green", "DONE": "cyan", "WARN": "yellow", "FAIL": "red"}
 
 
 @dataclass
@@ -103,7 +106,19 @@ class Printer:
             cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
             self._print("  ".join(cells).rstrip())
 
+    def labelled(
+        self, label: str, text: str, style: str, separator: str = " | ", stderr: bool = False
+    ) -> None:
+        """`label | text` with the label in `style`; ANSI colours in `text` are kept."""
+        line = Text(label + separator, style=style).append_text(Text.from_ansi(text))
+        self._print(line, stderr=stderr)
+
     # -- narration (stderr) ----------------------------------------------------------
+
+    def tagged(self, tag: str, message: str) -> None:
+        """`[DONE] message`, foreman's status lines; the tag coloured by `TAG_STYLES`."""
+        line = Text(f"[{tag}]", style=TAG_STYLES.get(tag, "bold")).append(f" {message}")
+        self._print(line, stderr=True)
 
     def app_name(self, name: str) -> Text:
         return Text(f"{HEXAGON} {name}", style=APP_STYLE)
@@ -143,6 +158,11 @@ class Printer:
     def debug(self, line: str) -> None:
         """A wire trace line (KIKU_DEBUG)."""
         self._print(Text(line, style="dim"), stderr=True)
+
+
+def label_style(index: int) -> str:
+    """The `index`th of `LABEL_STYLES`, round and round: a stable colour per stream."""
+    return LABEL_STYLES[index % len(LABEL_STYLES)]
 
 
 def human_size(size: int) -> str:

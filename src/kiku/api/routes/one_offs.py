@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import random
+import subprocess
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -108,14 +109,54 @@ async def attach(websocket: WebSocket, app_identity: str, name: str) -> None:
         await websocket.close()
         return
     await _bridge(websocket, attachment.stdin_fd, attachment.stdout_fd)
-    code = await _exit_code(backend, handle)
+    code = await _exit_code(platform, dyno_id)
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        await websocket.send_text(json.dumps({"exit_code": code}))
+        await websocket.close()
+
+
+@router.websocket("/apps/{app_identity}/dynos/{name}/exec")
+async def exec_in_dyno(websocket: WebSocket, app_identity: str, name: str) -> None:
+    """`ps:exec` / `ps:copy`: a command inside a running dyno, over the same frames."""
+    platform: Platform = websocket.app.state.platform
+    command = websocket.query_params.get("command") or "bash"
+    try:
+        dyno_id, app_id = await asyncio.to_thread(
+            _authorise, platform, websocket, app_identity, name, one_off=False
+        )
+        backend = await asyncio.to_thread(_backend, platform)
+        handle = DynoHandle(dyno_id=dyno_id, name=name, app_id=app_id)
+        argv, env = await asyncio.to_thread(backend.exec_command, handle, command)
+    except KikuError as exc:
+        await websocket.close(code=4000 + exc.status, reason=exc.message[:120])
+        return
+    await websocket.accept()
+    stdin_read, stdin_write = os.pipe()
+    stdout_read, stdout_write = os.pipe()
+    process = subprocess.Popen(
+        argv,
+        stdin=stdin_read,
+        stdout=stdout_write,
+        stderr=stdout_write,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(stdin_read)
+    os.close(stdout_write)
+    await _bridge(websocket, stdin_write, stdout_read)
+    code = await asyncio.to_thread(process.wait)
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
         await websocket.send_text(json.dumps({"exit_code": code}))
         await websocket.close()
 
 
 def _authorise(
-    platform: Platform, websocket: WebSocket, app_identity: str, name: str
+    platform: Platform,
+    websocket: WebSocket,
+    app_identity: str,
+    name: str,
+    *,
+    one_off: bool = True,
 ) -> tuple[str, str]:
     credentials = read_credentials(websocket)
     if credentials is None or not credentials.secret:
@@ -124,8 +165,8 @@ def _authorise(
         user = platform.accounts.authenticate(db, credentials.secret).user
         app = platform.apps.find(db, app_identity, user)
         dyno = db.scalar(select(Dyno).where(Dyno.app_id == app.id, Dyno.name == name))
-        if dyno is None or not dyno.one_off or not dyno.attach:
-            raise NotFound(f"There is no attachable dyno {name}.", resource="dyno")
+        if dyno is None or (one_off and not (dyno.one_off and dyno.attach)):
+            raise NotFound(f"There is no dyno {name} to attach to.", resource="dyno")
         return dyno.id, app.id
 
 
@@ -178,10 +219,14 @@ def _read(fd: int) -> bytes:
         return b""
 
 
-async def _exit_code(backend: Any, handle: DynoHandle) -> int:
-    for _ in range(200):
-        status = await asyncio.to_thread(backend.inspect, handle)
-        if not status.running:
-            return status.exit_code if status.exit_code is not None else 1
+async def _exit_code(platform: Platform, dyno_id: str) -> int:
+    """The status the dyno manager recorded when it saw the dyno end."""
+    for _ in range(400):
+        with platform.store.session() as db:
+            dyno = db.get(Dyno, dyno_id)
+            if dyno is None:
+                return 1
+            if dyno.exit_code is not None:
+                return dyno.exit_code
         await asyncio.sleep(0.05)
     return 1

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+from urllib.parse import urlencode
 
 import click
 
@@ -88,8 +91,9 @@ def run(
     sys.exit(_attach(str(url), kiku.token() or ""))
 
 
-def _attach(url: str, token: str) -> int:
-    """Pipe this terminal to the dyno until it exits; answers its exit status."""
+def _attach(url: str, token: str, out: BinaryIO | None = None, feed_stdin: bool = True) -> int:
+    """Pipe this terminal (or `out`) to the dyno until it exits; answers its exit status."""
+    sink = out if out is not None else sys.stdout.buffer
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
@@ -107,14 +111,17 @@ def _attach(url: str, token: str) -> int:
         except (ConnectionClosed, OSError, ValueError):
             pass
 
-    threading.Thread(target=pump_stdin, daemon=True).start()
+    if feed_stdin:
+        threading.Thread(target=pump_stdin, daemon=True).start()
+    else:
+        connection.send(json.dumps({"eof": True}))
     code = 1
     with connection:
         try:
             for message in connection:
                 if isinstance(message, bytes):
-                    sys.stdout.buffer.write(message)
-                    sys.stdout.buffer.flush()
+                    sink.write(message)
+                    sink.flush()
                     continue
                 data = json.loads(message)
                 if "error" in data:
@@ -146,6 +153,53 @@ def run_detached(
     kiku.printer.line(f"Run kiku logs --app {name} --dyno {dyno['name']} to view the output.")
 
 
+def _exec_url(kiku: CliContext, app: str, dyno: str, command: str) -> str:
+    base = kiku.settings.api_url.replace("http", "ws", 1)
+    return (
+        f"{base}/apps/{segment(app)}/dynos/{segment(dyno)}/exec?{urlencode({'command': command})}"
+    )
+
+
+@click.command("ps:exec", context_settings={"ignore_unknown_options": True})
+@click.argument("command", nargs=-1)
+@click.option("-d", "--dyno", "dyno", default="web.1", show_default=True, help="Dyno to enter.")
+@app_options
+@pass_kiku
+def ps_exec(
+    kiku: CliContext, command: tuple[str, ...], dyno: str, app: str | None, remote: str | None
+) -> None:
+    """Run a command (bash by default) inside a running dyno."""
+    name = resolve_app(app, remote, kiku.git)
+    kiku.printer.info(f"Connecting to {dyno} on ⬢ {name}...")
+    url = _exec_url(kiku, name, dyno, " ".join(command) or "bash")
+    sys.exit(_attach(url, kiku.token() or ""))
+
+
+@click.command("ps:copy")
+@click.argument("path")
+@click.option("-d", "--dyno", "dyno", default="web.1", show_default=True, help="Dyno to copy from.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Local file to write.")
+@app_options
+@pass_kiku
+def ps_copy(
+    kiku: CliContext, path: str, dyno: str, output: str | None, app: str | None, remote: str | None
+) -> None:
+    """Copy a file out of a running dyno (relative paths are under /app)."""
+    name = resolve_app(app, remote, kiku.git)
+    target = Path(output or Path(path).name)
+    if target.exists():
+        raise KikuCliError(f"{target} exists; choose another name with --output.")
+    url = _exec_url(kiku, name, dyno, f"cat -- {shlex.quote(path)}")
+    with kiku.printer.action(f"Copying {path} from {dyno} to {target}"):
+        with target.open("wb") as out:
+            code = _attach(url, kiku.token() or "", out=out, feed_stdin=False)
+        if code != 0:
+            target.unlink(missing_ok=True)
+            raise KikuCliError(f"Could not copy {path} (cat exited {code}).")
+
+
 def register(cli: click.Group) -> None:
     add_command(cli, run)
     add_command(cli, run_detached)
+    add_command(cli, ps_exec)
+    add_command(cli, ps_copy)

@@ -191,6 +191,37 @@ class LocalBackend:
         if not self._wait_gone(handle, 5.0):
             raise Unavailable(f"dyno {handle.name} did not end after SIGKILL")
 
+    def exec_command(self, handle: DynoHandle, command: str) -> tuple[list[str], dict[str, str]]:
+        """argv and env to run `command` inside a running dyno (`ps:exec`, `ps:copy`): all
+        of the app process's namespaces, its user, /app, and its environment."""
+        sandbox = _read_json(self.root / handle.dyno_id / "sandbox.json")
+        if not sandbox or not self.inspect(handle).running:
+            raise Unavailable(f"dyno {handle.name} is not running")
+        inside = [pid for pid in _descendants(int(sandbox["pid"])) if pid != int(sandbox["pid"])]
+        if not inside:
+            raise Unavailable(f"dyno {handle.name} has no process to join yet")
+        target = inside[0]
+        raw = Path(f"/proc/{target}/environ").read_bytes().split(b"\0")
+        env = dict(item.decode(errors="replace").split("=", 1) for item in raw if b"=" in item)
+        argv = [
+            shutil.which("nsenter") or "nsenter",
+            "-t",
+            str(target),
+            # Every namespace but the user one (its root is not mapped); then the dyno's uid.
+            "--mount",
+            "--uts",
+            "--ipc",
+            "--net",
+            "--pid",
+            "--cgroup",
+            f"--setuid={self.settings.dyno_uid}",
+            f"--setgid={self.settings.dyno_uid}",
+            "bash",
+            "-c",
+            f"cd /app && {command}",
+        ]
+        return argv, env
+
     def inspect(self, handle: DynoHandle) -> DynoStatus:
         state = self.root / handle.dyno_id
         cgroup = self._cgroup(handle)
