@@ -125,4 +125,6 @@ def test_stacks(api: TestClient, token: dict[str, str]) -> None:
     assert api.get("/stacks/cedar-14", headers=token).status_code == 404
     assert api.get("/apps/rel/available-stacks", headers=token).json() == stacks
     assert api.patch("/apps/rel", headers=token, json={"build_stack": "kiku-24"}).status_code == 200
-    assert api.patch("/apps/rel", headers=token, json={"build_stack": "heroku-18"}).status_code == 422
+    assert (
+        api.patch("/apps/rel", headers=token, json={"build_stack": "heroku-18"}).status_code == 422
+    )
