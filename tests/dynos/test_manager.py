@@ -13,6 +13,14 @@ from kiku.store.models import App, Dyno, Slug
 from kikutest import FakeClock
 
 
+class SettlingManager(DynoManager):
+    """Each pass also waits for the stops it sent off, so a test can look at the result."""
+
+    def reconcile(self) -> None:
+        super().reconcile()
+        self.wait_for_stops()
+
+
 class Probe:
     def __init__(self) -> None:
         self.bound = True
@@ -40,7 +48,7 @@ def probe() -> Probe:
 def manager(
     platform: Platform, backend: FakeBackend, clock: FakeClock, events: list[str], probe: Probe
 ) -> Iterator[DynoManager]:
-    yield DynoManager(
+    yield SettlingManager(
         platform.store,
         backend,
         platform.blobs,
@@ -231,7 +239,7 @@ def test_a_new_manager_adopts_running_dynos_without_restarting_them(
     manager.reconcile()
     manager.reconcile()
     starts = [c for c in backend.calls if c[0] == "start"]
-    successor = DynoManager(
+    successor = SettlingManager(
         platform.store,
         backend,
         platform.blobs,
@@ -301,7 +309,7 @@ def test_failed_release_phase_keeps_the_current_release(
 def test_daily_cycling_after_24_hours_and_its_jitter(
     platform: Platform, app_id: str, backend: FakeBackend, clock: FakeClock, events: list[str]
 ) -> None:
-    manager = DynoManager(
+    manager = SettlingManager(
         platform.store,
         backend,
         platform.blobs,

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,6 +119,7 @@ class DynoManager:
         self.releases = Releases(lambda: datetime.fromtimestamp(self._wall(), UTC))
         self._release_phases: dict[str, threading.Thread] = {}
         self.one_offs: dict[str, DynoHandle] = {}
+        self._stoppers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dyno-stop")
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -231,12 +233,24 @@ class DynoManager:
             self._start(slot, crashes=crashes, note="Restarting")
 
     def _replace(self, tracked: Tracked, slot: Slot, note: str) -> None:
-        self._stop(tracked)
+        # As Heroku: the replacement starts as soon as SIGTERM is on its way to the old
+        # dyno; for a moment both share the name.
+        self._stop_soon(tracked)
         self._start(slot, note=note)
 
     def _retire(self, key: tuple[str, str], tracked: Tracked) -> None:
-        self._stop(tracked)
+        self._stop_soon(tracked)
         del self.tracked[key]
+
+    def _stop_soon(self, tracked: Tracked) -> None:
+        """Stop in the background: a dyno may take its whole grace to exit, and the other
+        dynos' passes must not wait for it."""
+        self._stoppers.submit(self._stop, tracked)
+
+    def wait_for_stops(self) -> None:
+        """Tests and shutdown: let the background stops finish."""
+        self._stoppers.shutdown(wait=True)
+        self._stoppers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dyno-stop")
 
     def _stop(self, tracked: Tracked) -> None:
         if self.backend.inspect(tracked.handle).running:
@@ -343,6 +357,7 @@ class DynoManager:
             pids_max=size.pids,
             cpu_shares=size.cpu_shares,
             attach=row.attach,
+            tty=row.attach and row.tty,
         )
         self.one_offs[row.id] = self.backend.start(spec)
         row.state, row.updated_at = DynoState.UP.value, now

@@ -77,6 +77,15 @@ class NetworkPool:
         self.pool = ipaddress.IPv4Network(pool)
         self.size = self.pool.num_addresses // 4
 
+    def blackhole(self) -> None:
+        """Traffic to an address of the pool with no dyno behind it stops here, instead of
+        leaving by the host's default route; each dyno's /30 route is more specific."""
+        subprocess.run(
+            ["ip", "route", "replace", "blackhole", str(self.pool)],
+            capture_output=True,
+            check=False,
+        )
+
     def allocate(self, dyno_id: str) -> DynoNetwork:
         self.slots_dir.mkdir(parents=True, exist_ok=True)
         # Start the search at a hash of the id: fewer collisions to skip under concurrency.

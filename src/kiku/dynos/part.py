@@ -36,6 +36,8 @@ class DynoManagerPart:
             delay = self.interval * min(2**failures, 40)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), timeout=delay)
+        # Replaced dynos being stopped in the background are stopped before kiku exits.
+        await asyncio.to_thread(self.manager.wait_for_stops)
         self.manager.backend.close()
 
     def stop(self) -> None:

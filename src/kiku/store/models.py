@@ -236,5 +236,6 @@ class Dyno(Timestamped, Base):
     # One-off dynos (`kiku run`): asked for by the API, started and ended by the manager.
     one_off: Mapped[bool] = mapped_column(Boolean, default=False)
     attach: Mapped[bool] = mapped_column(Boolean, default=False)
+    tty: Mapped[bool] = mapped_column(Boolean, default=False)
     env: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     exit_code: Mapped[int | None] = mapped_column(Integer)

@@ -65,6 +65,8 @@ def create_one_off(
         state=DynoState.STARTING.value,
         one_off=True,
         attach=body.attach,
+        # Heroku's clients send force_no_tty when their stdin is not a terminal.
+        tty=body.attach and body.force_no_tty is False,
         env=dict(body.env),
         created_at=now,
         updated_at=now,

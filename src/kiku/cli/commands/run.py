@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
+import shutil
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 from urllib.parse import urlencode
@@ -41,12 +43,14 @@ def _create(
     size: str | None,
     env: tuple[str, ...],
     attach: bool,
+    tty: bool = False,
 ) -> Any:
     body: dict[str, Any] = {
         "command": " ".join(command),
         "attach": attach,
         "env": _env(env),
         "type": "run",
+        "force_no_tty": not tty,
     }
     if size:
         body["size"] = size
@@ -81,14 +85,43 @@ def run(
 ) -> None:
     """Run a one-off process in a dyno of the app, attached to this terminal."""
     name = resolve_app(app, remote, kiku.git)
-    dyno = _create(kiku, name, command, size, env, attach=True)
+    tty = not no_tty and sys.stdin.isatty() and sys.stdout.isatty()
+    if tty:
+        columns, lines = shutil.get_terminal_size()
+        env = (
+            *env,
+            f"TERM={os.environ.get('TERM', 'xterm')}",
+            f"COLUMNS={columns}",
+            f"LINES={lines}",
+        )
+    dyno = _create(kiku, name, command, size, env, attach=True, tty=tty)
     kiku.printer.info(
         f"Running {' '.join(command)} on ⬢ {name}... up, {dyno['name']} ({dyno.get('size')})"
     )
     url = dyno.get("attach_url")
     if not url:
         raise KikuCliError("The API gave no attach URL for the dyno.")
-    sys.exit(_attach(str(url), kiku.token() or ""))
+    with _raw_terminal(tty):
+        code = _attach(str(url), kiku.token() or "")
+    sys.exit(code)
+
+
+@contextlib.contextmanager
+def _raw_terminal(enabled: bool) -> Iterator[None]:
+    """Keystrokes go to the dyno's terminal as typed (Ctrl-C included) while attached."""
+    if not enabled:
+        yield
+        return
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    tty.setraw(fd)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 def _attach(url: str, token: str, out: BinaryIO | None = None, feed_stdin: bool = True) -> int:

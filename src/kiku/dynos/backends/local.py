@@ -112,6 +112,7 @@ class LocalBackend:
         self.root.chmod(0o700)
         self.slugs = settings.data_dir / "cache" / "dyno-slugs"
         self.pool = NetworkPool(settings.address_dir, settings.address_pool)
+        self.pool.blackhole()
         self._slug_lock = threading.Lock()
         self._overlay = settings.overlay and _has_filesystem("overlay")
         if settings.overlay and not self._overlay:
