@@ -262,11 +262,19 @@ def test_flask_app_and_cached_repush(owner: Pusher) -> None:
     second = owner.push(repo, "flask-app")
 
     assert_pushed(second)
-    assert "Using cached dependencies (requirements.txt is unchanged since the last build)" in (
-        second.output
-    ), second.output
+    # Nothing changed: the slug of the same tree is released again, without compiling.
+    assert "reusing its slug" in second.output, second.output
     assert "Released v3" in second.output
     assert owner.releases("flask-app")[-1]["description"] == f"Deploy {sha[:7]}"
+    assert owner.releases("flask-app")[-1]["slug"] == current["slug"]
+
+    repo.write({"app.py": (repo.path / "app.py").read_text() + "\n# changed\n"})
+    repo.commit("code change")
+    third = owner.push(repo, "flask-app")
+    assert_pushed(third)
+    assert "Using cached dependencies (requirements.txt is unchanged since the last build)" in (
+        third.output
+    ), third.output
     print(f"\nflask push: first {first.seconds:.2f} s, unchanged re-push {second.seconds:.2f} s")
 
 

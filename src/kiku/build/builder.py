@@ -5,6 +5,8 @@ Per app, builds run one at a time: a second push waits for the first (and says s
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import subprocess
 import threading
@@ -12,6 +14,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from kiku.build.blobs import BlobStore
 from kiku.build.compiler import (
@@ -115,13 +120,24 @@ class Builder:
             emit(line)
 
         build_id, job = self._start(push)
+        tree = _tree(push)
+        source_key = _source_key(tree, job.buildpacks, job)
+        reusable = self._reusable_slug(push.app_id, source_key)
+        if reusable is not None:
+            record(f"-----> Building on the {job.stack} stack")
+            record("-----> Nothing changed since the last build of this source (same tree,")
+            record("       buildpacks, stack and config): reusing its slug")
+            record("")
+            return self._release(push, build_id, reusable, None, record, log)
         workdir = new_workdir(self.platform.settings.data_dir / "tmp")
         try:
             source = workdir / "app"
             _checkout(push, source)
             job.source_dir = source
             compiled = self.compiler.compile(job, workdir, record)
-            return self._release(push, build_id, compiled, record, log)
+            # Keyed by the buildpacks that ran: the next push names them (detection saves them).
+            built_key = _source_key(tree, compiled.buildpacks, job)
+            return self._release(push, build_id, None, (compiled, built_key), record, log)
         except BuildFailed as exc:
             for line in exc.message.splitlines():
                 record(line if line.startswith(" ") else f" !     {line}")
@@ -172,41 +188,41 @@ class Builder:
                 build.output = "\n".join(log) + "\n"
                 build.updated_at = self.platform.now()
 
+    def _reusable_slug(self, app_id: str, source_key: str) -> str | None:
+        with self.platform.store.session() as db:
+            query = (
+                select(Slug)
+                .where(Slug.app_id == app_id, Slug.source_key == source_key)
+                .order_by(Slug.created_at.desc())
+                .limit(1)
+            )
+            slug = db.scalar(query)
+            if slug is None or not self.blobs.exists(slug.blob_key):
+                return None
+            return slug.id
+
     def _release(
         self,
         push: PushedCommit,
         build_id: str,
-        compiled: CompiledSlug,
+        reused: str | None,
+        compiled: tuple[CompiledSlug, str] | None,
         record: Emit,
         log: list[str],
     ) -> BuildOutcome:
+        """Release a slug: a reused one (by id), or a compiled one stored here."""
         with self.platform.store.session() as db:
             app = db.get(App, push.app_id)
             build = db.get(Build, build_id)
             assert app is not None and build is not None
             user = db.get(User, push.user_id) if push.user_id else None
             now = self.platform.now()
-            slug = Slug(
-                app_id=app.id,
-                blob_key="",
-                checksum=compiled.checksum,
-                size=compiled.size,
-                process_types=compiled.process_types,
-                commit=push.commit,
-                commit_description=None,
-                stack=build.stack,
-                buildpack_provided_description=compiled.description,
-                created_at=now,
-                updated_at=now,
-            )
-            db.add(slug)
-            db.flush()
-            slug.blob_key = f"slugs/{app.id}/{slug.id}.tgz"
-            self.blobs.put(slug.blob_key, compiled.path)
-            if not app.buildpacks:
-                # As Heroku: the detected buildpack is saved on the app after a good build.
-                app.buildpacks = list(compiled.buildpacks)
-            app.buildpack_provided_description = compiled.description
+            if compiled is not None:
+                slug = self._store_slug(db, app, build, push, *compiled)
+            else:
+                found = db.get(Slug, reused)
+                assert found is not None
+                slug = found
             release = self.platform.apps.releases.create(
                 db, app, description=f"Deploy {push.commit[:7]}", user=user, slug=slug
             )
@@ -223,7 +239,7 @@ class Builder:
             build.status = "succeeded"
             build.slug_id = slug.id
             build.release_id = release.id
-            build.buildpacks = list(compiled.buildpacks)
+            build.buildpacks = list(app.buildpacks)
             build.output = "\n".join(log) + "\n"
             build.updated_at = now
             return BuildOutcome(
@@ -232,6 +248,40 @@ class Builder:
                 release_id=release.id,
                 release_pending=pending,
             )
+
+    def _store_slug(
+        self,
+        db: Session,
+        app: App,
+        build: Build,
+        push: PushedCommit,
+        compiled: CompiledSlug,
+        source_key: str,
+    ) -> Slug:
+        now = self.platform.now()
+        slug = Slug(
+            app_id=app.id,
+            blob_key="",
+            checksum=compiled.checksum,
+            size=compiled.size,
+            process_types=compiled.process_types,
+            commit=push.commit,
+            commit_description=None,
+            stack=build.stack,
+            buildpack_provided_description=compiled.description,
+            source_key=source_key,
+            created_at=now,
+            updated_at=now,
+        )
+        db.add(slug)
+        db.flush()
+        slug.blob_key = f"slugs/{app.id}/{slug.id}.tgz"
+        self.blobs.put(slug.blob_key, compiled.path)
+        if not app.buildpacks:
+            # As Heroku: the detected buildpack is saved on the app after a good build.
+            app.buildpacks = list(compiled.buildpacks)
+        app.buildpack_provided_description = compiled.description
+        return slug
 
     def follow_release_phase(self, release_id: str, emit: Emit, timeout: float = 3700) -> bool:
         """Relay a pending release's release-phase output until it ends; whether it passed."""
@@ -255,6 +305,20 @@ class Builder:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.1)
+
+
+def _tree(push: PushedCommit) -> str:
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", **push.git_env, "GIT_DIR": str(push.repo)}
+    done = subprocess.run(
+        ["git", "rev-parse", f"{push.commit}^{{tree}}"], capture_output=True, text=True, env=env
+    )
+    return done.stdout.strip() if done.returncode == 0 else push.commit
+
+
+def _source_key(tree: str, buildpacks: list[str], job: BuildInput) -> str:
+    """What decides a slug's content: the pushed tree, buildpacks, stack and config vars."""
+    material = json.dumps([tree, buildpacks, job.stack, sorted(job.config.items())])
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
 def _checkout(push: PushedCommit, target: Path) -> None:

@@ -159,6 +159,9 @@ class Slug(Timestamped, Base):
     commit_description: Mapped[str | None] = mapped_column(String(500))
     stack: Mapped[str] = mapped_column(String(30))
     buildpack_provided_description: Mapped[str | None] = mapped_column(String(200))
+    # What the slug was built from (tree, buildpacks, stack, config): an identical push
+    # reuses the slug instead of compiling again.
+    source_key: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class Build(Timestamped, Base):
