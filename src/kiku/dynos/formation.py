@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiku.dynos.sizes import DEFAULT_SIZE, check_formation, size_named
+from kiku.dynos.sizes import DEFAULT_SIZE, check_formation, host_memory_mb, size_named
 from kiku.errors import InvalidParams, NotFound
 from kiku.store.models import App, Formation, Slug
 
@@ -81,7 +81,7 @@ class Formations:
             if change.size is not None:
                 size = size_named(change.size).name.lower()
             wanted[change.type] = (quantity, size)
-        check_formation(wanted)
+        check_formation(wanted, host_memory_mb())
         now = self._now()
         touched = []
         for change in changes:

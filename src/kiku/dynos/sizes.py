@@ -42,8 +42,19 @@ def size_named(name: str) -> DynoSize:
     return size
 
 
-def check_formation(entries: dict[str, tuple[int, str]]) -> None:
-    """Heroku's rules for a whole formation: {type: (quantity, size)}."""
+def host_memory_mb() -> int | None:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_formation(entries: dict[str, tuple[int, str]], host_mb: int | None = None) -> None:
+    """Heroku's rules for a whole formation: {type: (quantity, size)}; and this host's RAM."""
     sizes = {size_named(size) for quantity, size in entries.values() if quantity > 0}
     for kind, (quantity, size) in entries.items():
         if quantity < 0:
@@ -64,3 +75,10 @@ def check_formation(entries: dict[str, tuple[int, str]]) -> None:
     total = sum(quantity for quantity, _ in entries.values())
     if total > MAX_DYNOS_PER_APP:
         raise InvalidParams(f"An app may run at most {MAX_DYNOS_PER_APP} dynos; asked for {total}.")
+    for kind, (quantity, size) in entries.items():
+        memory = size_named(size).memory_mb
+        if quantity > 0 and host_mb is not None and memory > host_mb:
+            raise InvalidParams(
+                f"This host has {host_mb} MB of memory, less than one {size_named(size).name} "
+                f"dyno needs ({memory} MB) for {kind}. Choose a smaller size."
+            )
