@@ -110,6 +110,8 @@ def running_server(kiku: str, data_dir: Path) -> Iterator[Server]:
         str(api_port),
         "--router-port",
         str(router_port),
+        "--rendezvous-port",
+        str(free_port()),
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -78,6 +78,10 @@ class Platform:
         )
 
     @property
+    def tls_dir(self) -> Path:
+        return self.settings.data_dir / "tls"
+
+    @property
     def build_socket(self) -> Path:
         """Where pre-receive hooks reach the builder (kiku.git.receiver)."""
         return self.settings.data_dir / "run" / "build.sock"

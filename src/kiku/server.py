@@ -49,7 +49,7 @@ class _QuietSignalsServer(uvicorn.Server):
         yield
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, option: str = "--api-port") -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -59,7 +59,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise PortInUse(
             f"Cannot listen on {host}:{port} ({exc.strerror}); is another kiku server running? "
-            "Choose another port with --api-port."
+            f"Choose another port with {option}."
         ) from exc
     sock.listen(2048)
     sock.set_inheritable(True)
@@ -105,26 +105,35 @@ def default_parts(platform: Platform) -> list[Part]:
 
     builder = Builder(platform, platform.compiler, platform.blobs)
     parts: list[Part] = [PushReceiver(builder, platform.build_socket), ApiPart(platform)]
-    manager = dyno_manager(platform)
-    if manager is not None:
-        parts.insert(0, manager)
-    return parts
+    return dyno_parts(platform) + parts
 
 
-def dyno_manager(platform: Platform) -> Part | None:
-    """The dyno manager on the local sandbox backend, or None (said loudly) where this host
-    cannot run sandboxes: the API and builds still work, dynos do not start."""
+def dyno_parts(platform: Platform) -> list[Part]:
+    """The dyno manager on the local sandbox backend and the rendezvous for attached
+    one-offs; none (said loudly) where this host cannot run sandboxes: the API and builds
+    still work, dynos do not start."""
     from kiku.dynos.backends.local import LocalBackend, LocalSettings
     from kiku.dynos.manager import DynoManager
     from kiku.dynos.part import DynoManagerPart
+    from kiku.dynos.rendezvous import RendezvousPart, Secrets, server_context
+    from kiku.tls import LocalCA
 
     settings = platform.settings
     try:
         backend = LocalBackend(LocalSettings(settings.data_dir, stack_dir=settings.stack_dir))
     except (KikuError, OSError) as exc:
         log.error("dynos cannot run on this host (%s); apps will not start", exc)
-        return None
-    return DynoManagerPart(DynoManager(platform.store, backend, platform.blobs))
+        return []
+    ca = LocalCA(platform.tls_dir)
+    ca.ensure()
+    rendezvous = RendezvousPart(
+        platform.store,
+        backend,
+        Secrets(platform.tls_dir / "rendezvous.key"),
+        server_context(ca.cert, ca.key),
+        bind(settings.api_host, settings.rendezvous_port, "--rendezvous-port"),
+    )
+    return [DynoManagerPart(DynoManager(platform.store, backend, platform.blobs)), rendezvous]
 
 
 class Server:

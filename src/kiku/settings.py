@@ -10,6 +10,7 @@ from pathlib import Path
 DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 5100
 DEFAULT_ROUTER_PORT = 8080
+DEFAULT_RENDEZVOUS_PORT = 5101
 DEFAULT_DOMAIN = "localhost"
 # Heroku's API budget: 4500 requests per account per hour (HEROKU_BEHAVIOUR §10.5).
 DEFAULT_RATE_LIMIT = 4500
@@ -56,6 +57,8 @@ class Settings:
     api_host: str = DEFAULT_API_HOST
     api_port: int = DEFAULT_API_PORT
     router_port: int = DEFAULT_ROUTER_PORT
+    # TLS attach for one-off dynos (Heroku's rendezvous://), for the official Heroku CLI.
+    rendezvous_port: int = DEFAULT_RENDEZVOUS_PORT
     domain: str = DEFAULT_DOMAIN
     database_url: str | None = None
     rate_limit_per_hour: int = DEFAULT_RATE_LIMIT

@@ -213,3 +213,42 @@ def test_ps_exec_and_ps_copy_reach_inside_a_running_dyno(
     assert (tmp_path / "out.txt").read_text() == "inside\n"
     missing = kiku("ps:copy", "nope.txt", "-a", "entered", "-o", str(tmp_path / "x"), env=env)
     assert missing.returncode == 1 and not (tmp_path / "x").exists()
+
+
+def test_rendezvous_attach_as_herokus_cli_does(
+    server: KikuServer, token: str, tmp_path: Path
+) -> None:
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    deploy(server, token, tmp_path, "rendezvous", "web: python3 hello.py\n")
+    with server.client(token) as api:
+        dyno = api.post(
+            "/apps/rendezvous/dynos",
+            json={
+                "command": "read x; echo got $x; echo on $DYNO",
+                "attach": True,
+                "force_no_tty": True,
+            },
+        ).json()
+    url = urlsplit(dyno["attach_url"])
+    assert url.scheme == "rendezvous" and url.port == server.rendezvous_port
+    context = ssl.create_default_context(cafile=str(server.data_dir / "tls" / "ca.pem"))
+    with (
+        socket.create_connection((url.hostname, url.port), timeout=15) as raw,
+        context.wrap_socket(raw, server_hostname=url.hostname) as tls,
+    ):
+        tls.sendall(url.path.lstrip("/").encode() + b"\r\n")
+        assert tls.recv(1024) == b"rendezvous\r\n"  # the ack, discarded by the CLI
+        tls.sendall(b"hello\n\x04")
+        received = b""
+        while chunk := tls.recv(65536):
+            received += chunk
+    assert received.decode() == f"got hello\non {dyno['name']}\n"
+    bad = context.wrap_socket(
+        socket.create_connection((url.hostname, url.port)), server_hostname=url.hostname
+    )
+    bad.sendall(b"not-a-secret\r\n")
+    assert b"unknown" in bad.recv(1024)
+    bad.close()

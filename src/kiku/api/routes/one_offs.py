@@ -14,6 +14,7 @@ import os
 import random
 import subprocess
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +24,7 @@ from starlette.websockets import WebSocketDisconnect
 from kiku.api.deps import DB, AppDep, PlatformDep, read_credentials
 from kiku.api.views import dyno_view
 from kiku.dynos.backend import DynoHandle
+from kiku.dynos.rendezvous import Secrets
 from kiku.dynos.sizes import DEFAULT_SIZE, size_named
 from kiku.dynos.states import DynoState
 from kiku.errors import InvalidParams, KikuError, NotFound, Unauthorized
@@ -75,8 +77,11 @@ def create_one_off(
     db.flush()
     view = dyno_view(dyno, app)
     if body.attach:
-        base = platform.settings.api_url.replace("http", "ws", 1)
-        view["attach_url"] = f"{base}/apps/{app.id}/dynos/{name}/attach"
+        # Heroku's clients attach by rendezvous (TLS, kiku's own CA in tls/ca.pem); the kiku
+        # CLI uses the WebSocket at /apps/{app}/dynos/{name}/attach instead.
+        secret = Secrets(platform.tls_dir / "rendezvous.key").make(dyno.id)
+        host = urlsplit(platform.settings.api_url).hostname
+        view["attach_url"] = f"rendezvous://{host}:{platform.settings.rendezvous_port}/{secret}"
     return view
 
 

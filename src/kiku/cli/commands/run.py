@@ -98,11 +98,10 @@ def run(
     kiku.printer.info(
         f"Running {' '.join(command)} on ⬢ {name}... up, {dyno['name']} ({dyno.get('size')})"
     )
-    url = dyno.get("attach_url")
-    if not url:
-        raise KikuCliError("The API gave no attach URL for the dyno.")
+    base = kiku.settings.api_url.replace("http", "ws", 1)
+    url = f"{base}/apps/{segment(name)}/dynos/{segment(dyno['name'])}/attach"
     with _raw_terminal(tty):
-        code = _attach(str(url), kiku.token() or "")
+        code = _attach(url, kiku.token() or "")
     sys.exit(code)
 
 

@@ -11,7 +11,13 @@ import click
 
 from kiku.cli import KikuCliError
 from kiku.errors import KikuError
-from kiku.settings import DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_ROUTER_PORT, Settings
+from kiku.settings import (
+    DEFAULT_API_HOST,
+    DEFAULT_API_PORT,
+    DEFAULT_RENDEZVOUS_PORT,
+    DEFAULT_ROUTER_PORT,
+    Settings,
+)
 
 
 def _ready(settings: Settings) -> None:
@@ -28,8 +34,20 @@ def _ready(settings: Settings) -> None:
 @click.option("--api-port", type=int, default=DEFAULT_API_PORT, show_default=True)
 @click.option("--router-port", type=int, default=DEFAULT_ROUTER_PORT, show_default=True)
 @click.option("--domain", default=None, help="Apps are served at APP.DOMAIN [localhost].")
+@click.option(
+    "--rendezvous-port",
+    type=int,
+    default=DEFAULT_RENDEZVOUS_PORT,
+    show_default=True,
+    help="TLS attach port for one-off dynos (the official Heroku CLI's run).",
+)
 def server(
-    data_dir: Path | None, api_host: str, api_port: int, router_port: int, domain: str | None
+    data_dir: Path | None,
+    api_host: str,
+    api_port: int,
+    router_port: int,
+    domain: str | None,
+    rendezvous_port: int,
 ) -> None:
     """Start the kiku platform in the foreground (Ctrl-C stops it)."""
     from kiku import server as platform_server
@@ -43,6 +61,7 @@ def server(
             api_port=api_port,
             router_port=router_port,
             domain=domain,
+            rendezvous_port=rendezvous_port,
         )
     except ValueError as exc:
         raise KikuCliError(str(exc)) from exc
