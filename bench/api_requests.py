@@ -351,6 +351,23 @@ def measure(kiku: str, server: Server, apps: int, requests: int, concurrency: in
         listings(client, expected=apps)
 
 
+def reap(data_dir: Path) -> int:
+    """Stop every dyno the bench's data dir still runs (dynos outlive `kiku server`)."""
+    if not (data_dir / "dynos").exists():
+        return 0
+    from kiku.dynos.backends.local import LocalBackend, LocalSettings
+    from kiku.settings import Settings
+
+    settings = Settings.from_env(os.environ, data_dir=data_dir)
+    backend = LocalBackend(LocalSettings(data_dir, stack_dir=settings.stack_dir))
+    handles = backend.adopt()
+    for handle in handles:
+        backend.stop(handle, 5)
+        backend.remove(handle)
+    backend.close()
+    return len(handles)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--apps", type=int, default=250)

@@ -46,6 +46,7 @@ from api_requests import (
     create_user,
     kiku_command,
     login,
+    reap,
     running_server,
     wait_for_server_command,
 )
@@ -324,23 +325,6 @@ def push_once(
 
 
 # -- the run -------------------------------------------------------------------------------
-
-
-def reap(data_dir: Path) -> int:
-    """Stop every dyno the bench's data dir still runs (dynos outlive `kiku server`)."""
-    if not (data_dir / "dynos").exists():
-        return 0
-    from kiku.dynos.backends.local import LocalBackend, LocalSettings
-    from kiku.settings import Settings
-
-    settings = Settings.from_env(os.environ, data_dir=data_dir)
-    backend = LocalBackend(LocalSettings(data_dir, stack_dir=settings.stack_dir))
-    handles = backend.adopt()
-    for handle in handles:
-        backend.stop(handle, 5)
-        backend.remove(handle)
-    backend.close()
-    return len(handles)
 
 
 def run(starts: int, configs: int, version: str | None) -> None:

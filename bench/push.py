@@ -39,6 +39,7 @@ from api_requests import (
     create_user,
     kiku_command,
     login,
+    reap,
     running_server,
     wait_for_server_command,
 )
@@ -170,6 +171,10 @@ def run(rounds: int, version: str | None) -> None:
                     f"  [target <= {TARGETS[key]:.0f} s]"
                 )
     finally:
+        # Deployed apps run dynos, which outlive the server: stop them before the data dir goes.
+        reaped = reap(root / "data")
+        if reaped:
+            print(f"(reaped {reaped} dyno(s) left running after the server stopped)")
         shutil.rmtree(root, ignore_errors=True)
     print(f"(bench took {time.perf_counter() - began:.1f} s)")
 
