@@ -54,6 +54,7 @@ RESOURCES = (
     "formation",
     "dyno",
     "stack",
+    "app-feature",
 )
 
 

@@ -128,3 +128,16 @@ def test_stacks(api: TestClient, token: dict[str, str]) -> None:
     assert (
         api.patch("/apps/rel", headers=token, json={"build_stack": "heroku-18"}).status_code == 422
     )
+
+
+def test_labs_features(api: TestClient, token: dict[str, str]) -> None:
+    listed = api.get("/apps/rel/features", headers=token).json()
+    assert [f["name"] for f in listed] == ["runtime-dyno-metadata"]
+    assert listed[0]["enabled"] is False
+    assert_valid_list("app-feature", listed)
+    on = api.patch(
+        "/apps/rel/features/runtime-dyno-metadata", headers=token, json={"enabled": True}
+    )
+    assert on.json()["enabled"] is True
+    assert api.get("/apps/rel/features/runtime-dyno-metadata", headers=token).json()["enabled"]
+    assert api.get("/apps/rel/features/preboot", headers=token).status_code == 404

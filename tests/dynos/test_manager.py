@@ -349,3 +349,25 @@ def test_a_process_ignoring_sigterm_is_r12(
     manager.reconcile()
     assert any("Error R12 (Exit timeout)" in e for e in events)
     assert "web.1: Process exited with status 137" in events
+
+
+def test_dyno_metadata_comes_with_the_next_release_after_enabling(
+    platform: Platform, app_id: str, manager: DynoManager, backend: FakeBackend
+) -> None:
+    deploy(platform, app_id, WEB, "a")
+    manager.reconcile()
+    assert "HEROKU_APP_ID" not in backend.live()["web.1"].spec.env
+    with platform.store.session() as db:
+        app = db.get(App, app_id)
+        assert app is not None
+        app.features = ["runtime-dyno-metadata"]
+    manager.reconcile()
+    assert "HEROKU_APP_ID" not in backend.live()["web.1"].spec.env  # from the next release on
+    deploy(platform, app_id, WEB, "b")
+    manager.reconcile()
+    spec = backend.live()["web.1"].spec
+    assert spec.env["HEROKU_APP_ID"] == app_id
+    assert spec.env["HEROKU_APP_NAME"] == "dynos"
+    assert spec.env["HEROKU_RELEASE_VERSION"] == "v3"
+    assert spec.env["HEROKU_SLUG_DESCRIPTION"] == "Deploy b"
+    assert spec.env["HEROKU_DYNO_ID"] == spec.dyno_id

@@ -114,6 +114,7 @@ class AppRegistry:
             build_stack=DEFAULT_STACK,
             config={},
             buildpacks=[],
+            features=[],
             release_seq=0,
             created_at=now,
             updated_at=now,

@@ -48,6 +48,7 @@ class Releases:
             status=status,
             slug=slug,
             config=dict(app.config if config is None else config),
+            features=list(app.features or []),
             user=user,
             created_at=now,
             updated_at=now,

@@ -23,6 +23,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kiku.apps.features import RUNTIME_DYNO_METADATA
 from kiku.apps.releases import RELEASE_TYPE, Releases
 from kiku.build.blobs import BlobStore
 from kiku.dynos.backend import Backend, DynoHandle, DynoSpec
@@ -60,6 +61,8 @@ class Slot:
     slug: Path
     env: dict[str, str]
     restart_requested_at: datetime | None
+    # Labs runtime-dyno-metadata, as it was when the release was made.
+    metadata: bool = False
 
 
 @dataclass
@@ -269,12 +272,15 @@ class DynoManager:
 
     def _start(self, slot: Slot, *, crashes: int = 0, note: str | None = None) -> None:
         size = size_named(slot.size)
+        dyno_id = str(uuid.uuid4())
         env = {**slot.env, "DYNO": slot.name}
+        if slot.metadata:
+            env["HEROKU_DYNO_ID"] = dyno_id
         port = WEB_PORT if slot.type == "web" else None
         if port is not None:
             env["PORT"] = str(port)
         spec = DynoSpec(
-            dyno_id=str(uuid.uuid4()),
+            dyno_id=dyno_id,
             app_id=slot.app_id,
             app_name=slot.app_name,
             name=slot.name,
@@ -352,7 +358,7 @@ class DynoManager:
             release_version=release.version,
             slug=self.blobs.path(release.slug.blob_key),
             command=row.command,
-            env={**release.config, **row.env, "DYNO": row.name},
+            env={**release.config, **_metadata(app, release), **row.env, "DYNO": row.name},
             memory_mb=size.memory_mb * 2,
             pids_max=size.pids,
             cpu_shares=size.cpu_shares,
@@ -457,8 +463,9 @@ class DynoManager:
                         release_id=release.id,
                         release_version=release.version,
                         slug=self.blobs.path(slug.blob_key),
-                        env=dict(release.config),
+                        env={**release.config, **_metadata(app, release)},
                         restart_requested_at=formation.restart_requested_at,
+                        metadata=RUNTIME_DYNO_METADATA in (release.features or []),
                     )
         return slots
 
@@ -513,6 +520,21 @@ def _current(db: Session, app: App) -> Release | None:
         .order_by(Release.version.desc())
         .limit(1)
     )
+
+
+def _metadata(app: App, release: Release) -> dict[str, str]:
+    """Labs runtime-dyno-metadata (HEROKU_BEHAVIOUR §7.3), when the release was made with it."""
+    if RUNTIME_DYNO_METADATA not in (release.features or []):
+        return {}
+    slug = release.slug
+    return {
+        "HEROKU_APP_ID": app.id,
+        "HEROKU_APP_NAME": app.name,
+        "HEROKU_RELEASE_CREATED_AT": release.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "HEROKU_RELEASE_VERSION": f"v{release.version}",
+        "HEROKU_SLUG_COMMIT": (slug.commit or "") if slug else "",
+        "HEROKU_SLUG_DESCRIPTION": release.description,
+    }
 
 
 def _restart_requested(slot: Slot, tracked: Tracked) -> bool:

@@ -125,6 +125,8 @@ class App(Timestamped, Base):
     # Buildpack URLs or names, in order; empty means "detect".
     buildpacks: Mapped[list[str]] = mapped_column(JSON, default=list)
     release_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Labs features switched on (names); each release keeps the set it was made with.
+    features: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     owner: Mapped[User] = relationship()
     collaborators: Mapped[list[Collaborator]] = relationship(
@@ -196,6 +198,7 @@ class Release(Timestamped, Base):
     config: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     output: Mapped[str | None] = mapped_column(Text)
+    features: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     slug: Mapped[Slug | None] = relationship()
     user: Mapped[User | None] = relationship()

@@ -1,0 +1,43 @@
+"""Labs features an app can switch on (`kiku features`, `/apps/{app}/features`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kiku.errors import NotFound
+
+RUNTIME_DYNO_METADATA = "runtime-dyno-metadata"
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    display_name: str
+    description: str
+    doc_url: str
+
+
+# Only features kiku really implements are offered.
+FEATURES = {
+    feature.name: feature
+    for feature in (
+        Feature(
+            RUNTIME_DYNO_METADATA,
+            "Dyno Metadata",
+            "Information about the app, release and dyno in the dyno's environment "
+            "(HEROKU_APP_ID, HEROKU_RELEASE_VERSION, HEROKU_SLUG_COMMIT, ...), from the "
+            "next release on.",
+            "https://devcenter.heroku.com/articles/dyno-metadata",
+        ),
+    )
+}
+
+
+def feature_named(name: str) -> Feature:
+    feature = FEATURES.get(name)
+    if feature is None:
+        raise NotFound(
+            f"Couldn't find that feature ({name}); kiku offers {', '.join(sorted(FEATURES))}.",
+            resource="app-feature",
+        )
+    return feature
