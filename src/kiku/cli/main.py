@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "ps",
     "run",
     "stack",
+    "features",
     "builds",
     "buildpacks",
     "local",
