@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 # Debian packages kiku drives: git (repositories, smart HTTP), python3-venv (the virtualenv),
 # postgresql (the optional state store, and later the Postgres add-on; kiku starts its own clusters),
-# bubblewrap, debootstrap, iproute2, util-linux (dyno sandboxes and their stack root filesystem).
+# bubblewrap, debootstrap, iproute2, util-linux, nftables (dyno sandboxes, their stack root
+# filesystem, and the rule that keeps dynos from opening connections to the host).
 DEBIAN_PACKAGES=(git python3 python3-venv ca-certificates postgresql
-  bubblewrap debootstrap iproute2 util-linux)
+  bubblewrap debootstrap iproute2 util-linux nftables)
 UV_VERSION=0.13.8
 
 missing=()

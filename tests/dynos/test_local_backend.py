@@ -201,6 +201,23 @@ def test_dyno_cannot_reach_host_loopback(dynos: Dynos) -> None:
         assert not readable, "nothing connected to the host listener"
 
 
+def test_dyno_cannot_open_connections_to_host_services_on_any_address(dynos: Dynos) -> None:
+    with socket.socket() as listener:
+        listener.bind(("0.0.0.0", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        probe = (
+            'python3 -c "import socket,sys; socket.create_connection((sys.argv[1], '
+            'int(sys.argv[2])), 2)"'
+        )
+        web = dynos.start("sleep 30")
+        host_end = ipaddress.IPv4Address(str(web.address)) - 1
+        prober = dynos.start(f"{probe} {host_end} {port}")
+        assert dynos.wait_exit(prober).exit_code == 1
+        readable, _, _ = select.select([listener], [], [], 0)
+        assert not readable, "the dyno reached a host service bound to 0.0.0.0"
+
+
 @pytest.mark.parametrize("overlay", [True, False], ids=["overlay", "copy"])
 def test_app_is_writable_and_private_to_each_dyno(
     dynos: Dynos, data_dir: Path, overlay: bool

@@ -20,6 +20,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+# Host ends of dynos' veths are named VETH_PREFIX + a short key of the dyno id.
+VETH_PREFIX = "kiku"
 DEFAULT_POOL = "10.213.0.0/16"
 NETNS_DIR = Path("/run/netns")
 
@@ -46,7 +48,7 @@ class DynoNetwork:
 
     @property
     def host_if(self) -> str:
-        return f"kiku{self.key}"
+        return f"{VETH_PREFIX}{self.key}"
 
     def up(self) -> None:
         _ip_batch(
@@ -85,6 +87,24 @@ class NetworkPool:
             capture_output=True,
             check=False,
         )
+
+    def firewall(self) -> bool:
+        """Dynos may answer the host (the router) but not open connections to it, so no
+        host service is in reach, whatever address it listens on. False without nft."""
+        chain = "inet kiku dyno_input"
+        veths = f'iifname "{VETH_PREFIX}*"'
+        rules = (
+            "add table inet kiku\n"
+            "flush table inet kiku\n"
+            f"add chain {chain} {{ type filter hook input priority 0; policy accept; }}\n"
+            f"add rule {chain} {veths} ct state established,related accept\n"
+            f"add rule {chain} {veths} drop\n"
+        )
+        try:
+            done = subprocess.run(["nft", "-f", "-"], input=rules, capture_output=True, text=True)
+        except FileNotFoundError:
+            return False
+        return done.returncode == 0
 
     def allocate(self, dyno_id: str) -> DynoNetwork:
         self.slots_dir.mkdir(parents=True, exist_ok=True)

@@ -113,6 +113,11 @@ class LocalBackend:
         self.slugs = settings.data_dir / "cache" / "dyno-slugs"
         self.pool = NetworkPool(settings.address_dir, settings.address_pool)
         self.pool.blackhole()
+        if not self.pool.firewall():
+            log.warning(
+                "no nftables: dynos can connect to host services listening on 0.0.0.0 "
+                "(install nftables; loopback-only services stay out of reach)"
+            )
         self._slug_lock = threading.Lock()
         self._overlay = settings.overlay and _has_filesystem("overlay")
         if settings.overlay and not self._overlay:
