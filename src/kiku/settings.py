@@ -57,6 +57,7 @@ class Settings:
     api_host: str = DEFAULT_API_HOST
     api_port: int = DEFAULT_API_PORT
     router_port: int = DEFAULT_ROUTER_PORT
+    router_host: str = "0.0.0.0"
     # TLS attach for one-off dynos (Heroku's rendezvous://), for the official Heroku CLI.
     rendezvous_port: int = DEFAULT_RENDEZVOUS_PORT
     domain: str = DEFAULT_DOMAIN
@@ -111,6 +112,10 @@ class Settings:
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
         return f"http://{host}:{self.api_port}"
+
+    def web_host(self, app_name: str) -> str:
+        """The Host header the router answers for an app."""
+        return f"{app_name}.{self.domain}".lower()
 
     def web_url(self, app_name: str) -> str:
         port = "" if self.router_port == 80 else f":{self.router_port}"

@@ -1,0 +1,120 @@
+"""`RouteFeed`: serves the route table to router processes over a local socket.
+
+Each router connects to `<data_dir>/run/routes.sock` and reads JSON lines, each a full
+snapshot (kiku.router.feed reads them):
+
+    {"type": "snapshot", "routes": {"myapp.localhost": {"app": "myapp", "app_id": "...",
+     "maintenance": false, "state": "up",
+     "backends": [{"dyno": "web.1", "address": "10.213.0.2", "port": 5000}]}}}
+
+A new snapshot goes out whenever the table changes; the router keeps its last one while
+the control plane is away, so a control-plane restart drops no request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from kiku.store import Store
+from kiku.store.models import App, Dyno, Formation
+
+
+def snapshot(store: Store, host_for: Callable[[str], str]) -> dict[str, Any]:
+    """Every app's host, its up web dynos and what state its web process is in."""
+    routes: dict[str, Any] = {}
+    with store.session() as db:
+        dynos: dict[str, list[Dyno]] = {}
+        query = select(Dyno).where(Dyno.type == "web", Dyno.one_off.is_(False))
+        for dyno in db.scalars(query.order_by(Dyno.name)):
+            dynos.setdefault(dyno.app_id, []).append(dyno)
+        wanted = {
+            f.app_id: f.quantity
+            for f in db.scalars(select(Formation).where(Formation.type == "web"))
+        }
+        for app in db.scalars(select(App)):
+            web = dynos.get(app.id, [])
+            up = [d for d in web if d.state == "up" and d.address and d.port]
+            routes[host_for(app.name)] = {
+                "app": app.name,
+                "app_id": app.id,
+                "maintenance": app.maintenance,
+                "state": _state(web, up, wanted.get(app.id, 0)),
+                "backends": [{"dyno": d.name, "address": d.address, "port": d.port} for d in up],
+            }
+    return {"type": "snapshot", "routes": routes}
+
+
+def _state(web: list[Dyno], up: list[Dyno], quantity: int) -> str:
+    if up:
+        return "up"
+    if quantity == 0 and not web:
+        return "none"
+    if any(d.state == "starting" for d in web) or (quantity and not web):
+        return "starting"
+    return "crashed" if web else "none"
+
+
+class RouteFeed:
+    """A server part: the feed socket, re-reading the store every `interval` seconds."""
+
+    name = "route-feed"
+
+    def __init__(
+        self, store: Store, socket_path: Path, host_for: Callable[[str], str], interval: float = 0.1
+    ) -> None:
+        self.store = store
+        self.socket_path = socket_path
+        self.host_for = host_for
+        self.interval = interval
+        self._stopped = asyncio.Event()
+        self._current = b""
+        self._changed = asyncio.Condition()
+
+    async def run(self) -> None:
+        self.socket_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        self._current = await self._read()
+        server = await asyncio.start_unix_server(self._serve, path=str(self.socket_path))
+        os.chmod(self.socket_path, 0o600)
+        async with server:
+            while not self._stopped.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), timeout=self.interval)
+                latest = await self._read()
+                if latest != self._current:
+                    self._current = latest
+                    async with self._changed:
+                        self._changed.notify_all()
+        async with self._changed:
+            self._changed.notify_all()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    async def _read(self) -> bytes:
+        table = await asyncio.to_thread(snapshot, self.store, self.host_for)
+        return json.dumps(table, sort_keys=True).encode() + b"\n"
+
+    async def _serve(self, _reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sent = b""
+        try:
+            while not self._stopped.is_set():
+                if self._current != sent:
+                    sent = self._current
+                    writer.write(sent)
+                    await writer.drain()
+                async with self._changed:
+                    await self._changed.wait()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
