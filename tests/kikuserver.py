@@ -74,23 +74,33 @@ class KikuServer:
         self.stop()
         raise RuntimeError(f"kiku server did not answer in {timeout}s:\n{self.log.read_text()}")
 
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.process is None:
-            return 0
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        code = self.process.returncode
-        self.process = None
+    def stop(self, sig: int = signal.SIGTERM, *, keep_router: bool = False) -> int:
+        """Stop the control plane (and, unless asked to keep it, the router it started,
+        which would otherwise outlive it by design); answers the server's exit code."""
+        code = 0
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.send_signal(sig)
+                try:
+                    self.process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+            code = self.process.returncode
+            self.process = None
+        if not keep_router:
+            from kiku.routing.processes import stop_router
+
+            stop_router(self.data_dir / "run")
         return code
 
     def reap_dynos(self) -> int:
-        """Stop every dyno this server's data dir still runs: dynos outlive the server by
-        design, and a test must leave nothing running. Answers how many it stopped."""
+        """Stop the router and every dyno this server's data dir still runs: they outlive
+        the server by design, and a test must leave nothing running. Answers how many
+        dynos it stopped."""
+        from kiku.routing.processes import stop_router
+
+        stop_router(self.data_dir / "run")
         if not (self.data_dir / "dynos").exists():
             return 0
         from kiku.dynos.backends.local import LocalBackend, LocalSettings

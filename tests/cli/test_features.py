@@ -47,3 +47,19 @@ def test_labs_enable_patches(tmp_path: Path) -> None:
     assert seen[0].method == "PATCH"
     assert seen[0].url.path == "/apps/app/features/runtime-dyno-metadata"
     assert json.loads(seen[0].content) == {"enabled": True}
+
+
+def test_maintenance_on_patches_the_app(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"name": "app", "maintenance": True})
+
+    env = {"HOME": str(tmp_path), "KIKU_API_KEY": "HRKU-t"}
+    context = CliContext.from_env(env, transport=httpx.MockTransport(handler), cwd=tmp_path)
+    result = CliRunner().invoke(build_cli(), ["maintenance:on", "-a", "app"], obj=context)
+    assert result.exit_code == 0
+    assert seen[0].method == "PATCH" and json.loads(seen[0].content) == {"maintenance": True}
+    status = CliRunner().invoke(build_cli(), ["maintenance", "-a", "app"], obj=context)
+    assert status.output.strip() == "on"
