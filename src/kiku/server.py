@@ -105,7 +105,27 @@ def default_parts(platform: Platform) -> list[Part]:
 
     builder = Builder(platform, platform.compiler, platform.blobs)
     parts: list[Part] = [PushReceiver(builder, platform.build_socket), ApiPart(platform)]
-    return dyno_parts(platform) + parts
+    return dyno_parts(platform) + routing_parts(platform) + parts
+
+
+def routing_parts(platform: Platform) -> list[Part]:
+    """The route feed, and the router process it feeds (which outlives kiku server)."""
+    from kiku.routing.feed import RouteFeed
+    from kiku.routing.processes import RouterProcesses
+
+    settings = platform.settings
+    run_dir = settings.data_dir / "run"
+    routes = run_dir / "routes.sock"
+    return [
+        RouteFeed(platform.store, routes, settings.web_host),
+        RouterProcesses(
+            run_dir,
+            settings.data_dir / "logs" / "router.log",
+            host=settings.router_host,
+            port=settings.router_port,
+            routes_socket=routes,
+        ),
+    ]
 
 
 def dyno_parts(platform: Platform) -> list[Part]:

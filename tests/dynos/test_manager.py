@@ -1,6 +1,7 @@
 """The dyno manager's moves, with a fake backend and a clock the tests move."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +16,10 @@ from kikutest import FakeClock
 
 class SettlingManager(DynoManager):
     """Each pass also waits for the stops it sent off, so a test can look at the result."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.drain_seconds = 0.0
 
     def reconcile(self) -> None:
         super().reconcile()

@@ -109,6 +109,7 @@ class DynoManager:
         probe: Callable[[str, int], bool] = tcp_probe,
         events: Events | None = None,
         jitter: Callable[[], float] = random.random,
+        drain_seconds: float = 1.0,
     ) -> None:
         self.store = store
         self.backend = backend
@@ -118,6 +119,9 @@ class DynoManager:
         self._probe = probe
         self._events = events or _log_event
         self._jitter = jitter
+        # How long a replaced web dyno keeps serving in-flight requests before SIGTERM,
+        # while the route feed (every 0.1 s) takes it out of the routers' tables.
+        self.drain_seconds = drain_seconds
         self.tracked: dict[tuple[str, str], Tracked] = {}
         self.releases = Releases(lambda: datetime.fromtimestamp(self._wall(), UTC))
         self._release_phases: dict[str, threading.Thread] = {}
@@ -247,8 +251,14 @@ class DynoManager:
 
     def _stop_soon(self, tracked: Tracked) -> None:
         """Stop in the background: a dyno may take its whole grace to exit, and the other
-        dynos' passes must not wait for it."""
-        self._stoppers.submit(self._stop, tracked)
+        dynos' passes must not wait for it. Its row is gone already, so routers stop
+        sending it requests; it gets SIGTERM once they have had time to notice."""
+        self._stoppers.submit(self._drain_then_stop, tracked)
+
+    def _drain_then_stop(self, tracked: Tracked) -> None:
+        if tracked.handle.port is not None:
+            time.sleep(self.drain_seconds)
+        self._stop(tracked)
 
     def wait_for_stops(self) -> None:
         """Tests and shutdown: let the background stops finish."""

@@ -1,0 +1,651 @@
+"""ProxyCycle: one client request carried to one dyno and its response carried back.
+
+The cycle runs as a small task for the decisions (which route, wait for boot, connect and
+retry); bytes then move in protocol callbacks without the task: client body bytes arrive
+through `feed_body`, response bytes through the `response_*` callbacks of BackendConnection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from kiku.router import pages
+from kiku.router.backend import BackendConnection, BackendPool
+from kiku.router.config import RouterConfig
+from kiku.router.flow import BUFFER, PEER
+from kiku.router.pages import RouterError
+from kiku.router.table import CRASHED, NONE, UP, Backend, Route, RouteTable
+
+if TYPE_CHECKING:
+    from kiku.router.protocol import RouterProtocol
+
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9+/=-]{20,200}")
+_HOP = frozenset(
+    {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
+)
+_REPLACED = frozenset(
+    {b"x-forwarded-proto", b"x-forwarded-port", b"x-request-start", b"x-request-id"}
+)
+_NO_BODY_STATUS = frozenset({204, 304})
+
+
+def is_hop(lname: bytes) -> bool:
+    return lname in _HOP or lname.startswith(b"proxy-")
+
+
+def connection_tokens(value: bytes) -> set[bytes]:
+    return {t.strip().lower() for t in value.split(b",") if t.strip()}
+
+
+class RequestHead:
+    """A parsed client request, checked and rewritten for the dyno."""
+
+    __slots__ = (
+        "chunked",
+        "close_after",
+        "error",
+        "expect_continue",
+        "fwd",
+        "has_body",
+        "head",
+        "host",
+        "http10",
+        "keep_alive",
+        "method",
+        "path",
+        "request_id",
+        "websocket",
+    )
+
+    def __init__(self) -> None:
+        self.method = b"GET"
+        self.path = b"/"
+        self.host = ""
+        self.fwd = ""
+        self.request_id = ""
+        self.head = b""
+        self.chunked = False
+        self.has_body = False
+        self.keep_alive = True
+        self.http10 = False
+        self.websocket = False
+        self.expect_continue = False
+        self.close_after = False
+        self.error: RouterError | None = None
+
+
+def build_request(
+    method: bytes,
+    url: bytes,
+    version: str,
+    keep_alive: bool,
+    headers: list[tuple[bytes, bytes]],
+    client_ip: str,
+    port: int,
+    proto: str,
+) -> RequestHead:
+    """Check the request (smuggling, Host, Expect) and build the head sent to the dyno."""
+    req = RequestHead()
+    req.method, req.path, req.keep_alive = method, url, keep_alive
+    req.http10 = version == "1.0"
+    conn_tokens: set[bytes] = set()
+    hosts: list[bytes] = []
+    lengths: set[bytes] = set()
+    te: bytes | None = None
+    fwd: list[bytes] = []
+    via: list[bytes] = []
+    request_id = b""
+    upgrade = b""
+    for name, value in headers:
+        lname = name.lower()
+        if lname == b"connection":
+            conn_tokens |= connection_tokens(value)
+        elif lname == b"host":
+            hosts.append(value)
+        elif lname == b"content-length":
+            lengths.add(value.strip())
+        elif lname == b"transfer-encoding":
+            te = value if te is None else te + b", " + value
+        elif lname == b"x-forwarded-for":
+            fwd.append(value.strip())
+        elif lname == b"via":
+            via.append(value.strip())
+        elif lname == b"x-request-id":
+            request_id = value.strip()
+        elif lname == b"upgrade":
+            upgrade = value.strip().lower()
+        elif lname == b"expect":
+            if value.strip().lower() == b"100-continue":
+                req.expect_continue = True
+            else:
+                req.error = pages.H26_EXPECT
+    if len(hosts) > 1 or (not hosts and not req.http10) or len(lengths) > 1:
+        req.error = pages.H26
+    if te is not None and (lengths or not te.lower().rstrip().endswith(b"chunked")):
+        req.error = pages.H26
+    if method == b"CONNECT":
+        req.error = pages.H26
+    req.host = hosts[0].decode("latin-1").rsplit(":", 1)[0].strip().lower() if hosts else ""
+    if hosts and hosts[0].startswith(b"["):  # an IPv6 literal keeps its colons
+        req.host = hosts[0].decode("latin-1").split("]")[0].lower() + "]"
+    req.chunked = te is not None
+    req.has_body = req.chunked or (bool(lengths) and lengths != {b"0"})
+    req.websocket = upgrade == b"websocket" and b"upgrade" in conn_tokens
+    rid = request_id if _REQUEST_ID.fullmatch(request_id) else str(uuid.uuid4()).encode()
+    req.request_id = rid.decode()
+    fwd.append(client_ip.encode())
+    fwd_value = b", ".join(f for f in fwd if f)
+    req.fwd = fwd_value.decode("latin-1")
+    via.append(b"1.1 kiku")
+
+    out = [method, b" ", url, b" HTTP/1.1\r\n"]
+    for name, value in headers:
+        lname = name.lower()
+        if is_hop(lname) or lname in conn_tokens or lname in _REPLACED:
+            continue
+        if lname == b"x-forwarded-for" or lname == b"via":
+            continue
+        out += (name, b": ", value, b"\r\n")
+    if req.chunked:
+        out.append(b"Transfer-Encoding: chunked\r\n")
+    if req.websocket:
+        out.append(b"Connection: Upgrade\r\nUpgrade: websocket\r\n")
+    out += (
+        b"X-Forwarded-For: ",
+        fwd_value,
+        b"\r\nX-Forwarded-Proto: ",
+        proto.encode(),
+        b"\r\nX-Forwarded-Port: %d\r\nX-Request-Start: %d\r\nX-Request-Id: "
+        % (port, time.time_ns() // 1_000_000),
+        rid,
+        b"\r\nVia: ",
+        b", ".join(via),
+        b"\r\n\r\n",
+    )
+    req.head = b"".join(out)
+    return req
+
+
+class ProxyCycle:
+    def __init__(
+        self,
+        protocol: RouterProtocol,
+        req: RequestHead,
+        *,
+        config: RouterConfig,
+        table: RouteTable,
+        pool: BackendPool,
+        log: Callable[[str], None],
+    ) -> None:
+        # Global state
+        self.config = config
+        self.table = table
+        self.pool = pool
+        self.log = log
+        self.loop = asyncio.get_running_loop()
+        # The client side
+        self.protocol = protocol
+        self.req = req
+        self.started = self.loop.time()
+        # The request
+        self.body: list[bytes] = []
+        self.body_buffered = 0
+        self.body_done = False
+        self.tunnel_buffer: list[bytes] = []
+        # The dyno side
+        self.app_id = "-"
+        self.backend: Backend | None = None
+        self.conn: BackendConnection | None = None
+        self.reused = False
+        self.connect_ms = 0
+        self.sent_at = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.last_activity = 0.0
+        # The response
+        self.status = 0
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.interim = False
+        self.head_sent = False
+        self.rechunk = False
+        self.close_delimited = False
+        self.bytes = 0
+        self.tunnel = False
+        self.finished = False
+        self.task: asyncio.Task[None] | None = None
+
+    # deciding where to go
+
+    def start(self) -> None:
+        self.task = self.loop.create_task(self.run())
+
+    async def run(self) -> None:
+        if self.req.error is not None:
+            self.reply(self.req.error)
+            return
+        route = await self._resolve()
+        if route is None or self.finished:
+            return
+        conn = await self._connect(route)
+        if conn is None:
+            return
+        if self.finished:
+            conn.close()
+            return
+        self._send(conn)
+
+    async def _resolve(self) -> Route | None:
+        deadline = self.loop.time() + self.config.boot_timeout
+        while True:
+            route = self.table.lookup(self.req.host)
+            if route is None:
+                self.reply(pages.NO_SUCH_APP)
+                return None
+            self.app_id = route.app_id or "-"
+            if route.maintenance:
+                self.reply(pages.H80)
+                return None
+            if route.state == UP and route.backends:
+                return route
+            if route.state == CRASHED:
+                self.reply(pages.H10)
+                return None
+            if route.state == NONE:
+                self.reply(pages.H14)
+                return None
+            remaining = deadline - self.loop.time()
+            if remaining <= 0 or not await self.table.wait_changed(remaining):
+                if not self.finished:
+                    self.reply(pages.H20)
+                return None
+            if self.finished:
+                return None
+
+    async def _connect(self, route: Route) -> BackendConnection | None:
+        error = pages.H21
+        tries = min(self.config.connect_tries, len(route.backends))
+        for _ in range(tries):
+            backend = route.choose()
+            assert backend is not None
+            self.backend = backend
+            conn = self.pool.acquire(backend)
+            if conn is not None:
+                self.reused = True
+                return conn
+            t0 = self.loop.time()
+            try:
+                conn = await self.pool.connect(backend, self.config.connect_timeout)
+            except TimeoutError:
+                error = pages.H19
+                continue
+            except OSError:
+                continue
+            finally:
+                self.connect_ms += int((self.loop.time() - t0) * 1000)
+            self.reused = False
+            return conn
+        if not self.finished:
+            self.reply(error)
+        return None
+
+    def _send(self, conn: BackendConnection) -> None:
+        self.conn = conn
+        conn.attach(self)
+        head = self.req.head
+        if self.body and not self.req.websocket:
+            conn.write(head + b"".join(self._frame(c) for c in self.body))
+        else:
+            conn.write(head)
+        self.body.clear()
+        self.body_buffered = 0
+        self.protocol.reading.resume(BUFFER)
+        if self.body_done and self.req.chunked:
+            conn.write(b"0\r\n\r\n")
+        self.sent_at = self.loop.time()
+        self._arm(self.config.first_byte_timeout, self._first_byte_timeout)
+
+    # the request body, from the client
+
+    def _frame(self, data: bytes) -> bytes:
+        if self.req.chunked:
+            return b"%x\r\n%b\r\n" % (len(data), data)
+        return data
+
+    def feed_body(self, data: bytes) -> None:
+        if self.finished:
+            return
+        conn = self.conn
+        if conn is not None and conn.alive:
+            conn.write(self._frame(data))
+            if self.head_sent:
+                self.last_activity = self.loop.time()
+            return
+        self.body.append(data)
+        self.body_buffered += len(data)
+        if self.body_buffered > self.config.body_buffer:
+            self.protocol.reading.pause(BUFFER)
+
+    def body_complete(self) -> None:
+        self.body_done = True
+        conn = self.conn
+        if conn is not None and not self.finished:
+            if self.req.chunked:
+                conn.write(b"0\r\n\r\n")
+            if not self.head_sent:  # the 30 s window starts once the request is sent
+                self._arm(self.config.first_byte_timeout, self._first_byte_timeout)
+
+    def tunnel_from_client(self, data: bytes) -> None:
+        if self.tunnel and self.conn is not None:
+            self.conn.write(data)
+            self.last_activity = self.loop.time()
+        elif not self.finished:
+            self.tunnel_buffer.append(data)
+
+    # the response, from the dyno (BackendConnection callbacks)
+
+    def response_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def response_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def response_head(self, conn: BackendConnection) -> None:
+        status = conn.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            self._interim(status)
+            return
+        if not self.reason.strip():
+            self.backend_bad(conn)
+            return
+        self.status = status
+        self._cancel_timer()
+        no_body = self.req.method == b"HEAD" or status in _NO_BODY_STATUS or status == 101
+        out = [b"HTTP/1.1 %d %b\r\n" % (status, self.reason.strip())]
+        tokens: set[bytes] = set()
+        for name, value in self.headers:
+            if name.lower() == b"connection":
+                tokens |= connection_tokens(value)
+        has_length = chunked = has_rid = False
+        upgraded = status == 101 and self.req.websocket
+        for name, value in self.headers:
+            lname = name.lower()
+            if lname == b"content-length":
+                has_length = True
+            elif lname == b"transfer-encoding":
+                chunked = True
+            elif lname == b"x-request-id":
+                has_rid = True
+            if upgraded and lname in (b"connection", b"upgrade"):
+                out += (name, b": ", value, b"\r\n")
+                continue
+            if is_hop(lname) or lname in tokens:
+                continue
+            out += (name, b": ", value, b"\r\n")
+        if not has_rid:
+            out += (b"X-Request-Id: ", self.req.request_id.encode(), b"\r\n")
+        out.append(b"Via: 1.1 kiku\r\n")
+        if not no_body and (chunked or not has_length):
+            self.close_delimited = not chunked
+            if self.req.http10:
+                self.req.close_after = True
+            else:
+                self.rechunk = True
+                out.append(b"Transfer-Encoding: chunked\r\n")
+        if status == 101 and not upgraded:
+            self.req.close_after = True
+        if self.req.websocket and not upgraded:
+            self.req.close_after = True  # the client's parser is past an upgrade
+        if not upgraded:
+            if self.req.close_after or not self.req.keep_alive:
+                out.append(b"Connection: close\r\n")
+            elif self.req.http10:
+                out.append(b"Connection: keep-alive\r\n")
+        out.append(b"\r\n")
+        head = b"".join(out)
+        self.head_sent = True
+        self.bytes += len(head)
+        self.protocol.write(head)
+        self.last_activity = self.loop.time()
+        self._arm(self.config.idle_timeout, self._idle_check)
+        if self.req.method == b"HEAD" and not upgraded:
+            conn.finish_bodyless()
+
+    def _interim(self, status: int) -> None:
+        self.interim = True
+        out = [b"HTTP/1.1 %d %b\r\n" % (status, self.reason.strip() or b"Continue")]
+        for name, value in self.headers:
+            if not is_hop(name.lower()):
+                out += (name, b": ", value, b"\r\n")
+        out.append(b"\r\n")
+        self.protocol.write(b"".join(out))
+        self.reason = b""
+        self.headers = []
+
+    def response_body(self, data: bytes) -> None:
+        if self.finished:
+            return
+        self.bytes += len(data)
+        self.last_activity = self.loop.time()
+        if self.rechunk:
+            self.protocol.write(b"%x\r\n%b\r\n" % (len(data), data))
+        else:
+            self.protocol.write(data)
+
+    def response_done(self, conn: BackendConnection) -> None:
+        if self.interim:
+            self.interim = False
+            return
+        if self.finished or (self.status == 101 and self.req.websocket):
+            return  # an upgrade: response_upgraded() takes over
+        if self.rechunk:
+            self.protocol.write(b"0\r\n\r\n")
+        reusable = (
+            self.body_done
+            and not self.close_delimited
+            and conn.parser.should_keep_alive()
+            and conn.alive
+        )
+        if not self.body_done:
+            self.req.close_after = True
+        self.conn = None
+        if reusable:
+            self.pool.release(conn)
+        else:
+            conn.close()
+        self._log(None)
+        self._finish()
+
+    def response_upgraded(self, rest: bytes) -> None:
+        if self.status != 101 or not self.req.websocket:
+            if self.conn is not None:
+                self.backend_bad(self.conn)
+            return
+        self.tunnel = True
+        self._log(None)
+        if rest:
+            self.protocol.write(rest)
+        if self.conn is not None:
+            for data in self.tunnel_buffer:
+                self.conn.write(data)
+        self.tunnel_buffer.clear()
+
+    def tunnel_to_client(self, data: bytes) -> None:
+        self.last_activity = self.loop.time()
+        self.protocol.write(data)
+
+    def backend_bad(self, conn: BackendConnection) -> None:
+        conn.close()
+        self.conn = None
+        if self.finished:
+            return
+        if not self.head_sent:
+            self.reply(pages.H17)
+        else:
+            self._log(pages.H17)
+            self._abort()
+
+    def backend_lost(self, conn: BackendConnection) -> None:
+        self.conn = None
+        if self.finished:
+            return
+        if self.tunnel:
+            self._abort()
+        elif not self.head_sent:
+            if self.reused and not self.req.has_body and not self.req.websocket:
+                self._retry()
+            else:
+                self.reply(pages.H13)
+        elif self.close_delimited:
+            if self.rechunk:
+                self.protocol.write(b"0\r\n\r\n")
+            self._log(None)
+            self._finish()
+        else:
+            self._log(pages.H18, sock="backend")
+            self._abort()
+
+    def _retry(self) -> None:
+        """A pooled connection the dyno had closed: send the request again, fresh."""
+        self._cancel_timer()
+        self.reason, self.headers, self.reused = b"", [], False
+
+        async def again() -> None:
+            backend = self.backend
+            assert backend is not None
+            try:
+                conn = await self.pool.connect(backend, self.config.connect_timeout)
+            except (TimeoutError, OSError):
+                if not self.finished:
+                    self.reply(pages.H13)
+                return
+            if self.finished:
+                conn.close()
+                return
+            self._send(conn)
+
+        self.task = self.loop.create_task(again())
+
+    def backend_pause_writing(self) -> None:
+        self.protocol.reading.pause(PEER)
+
+    def backend_resume_writing(self) -> None:
+        self.protocol.reading.resume(PEER)
+
+    def client_pause_writing(self) -> None:
+        if self.conn is not None and self.conn.reading is not None:
+            self.conn.reading.pause(PEER)
+
+    def client_resume_writing(self) -> None:
+        if self.conn is not None and self.conn.reading is not None:
+            self.conn.reading.resume(PEER)
+
+    # the client went away
+
+    def client_lost(self) -> None:
+        if self.finished:
+            return
+        if not self.tunnel:
+            self.status = 499
+            self._log(pages.H27, sock="client")
+        self.finished = True
+        self._cancel_timer()
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    # timers
+
+    def _arm(self, delay: float, callback: Callable[[], None]) -> None:
+        self._cancel_timer()
+        self.timer = self.loop.call_later(delay, callback)
+
+    def _cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _first_byte_timeout(self) -> None:
+        self.timer = None
+        if not self.head_sent and not self.finished:
+            self.reply(pages.H12)
+
+    def _idle_check(self) -> None:
+        self.timer = None
+        if self.finished:
+            return
+        idle = self.loop.time() - self.last_activity
+        if idle < self.config.idle_timeout:
+            self._arm(self.config.idle_timeout - idle, self._idle_check)
+            return
+        if not self.tunnel:
+            self._log(pages.H15)
+        self._abort()
+
+    # endings
+
+    def reply(self, error: RouterError) -> None:
+        """Answer with the router's own page for `error`, log it, and end the cycle."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if not self.body_done or error.status == 400 or self.req.websocket:
+            self.req.close_after = True
+        self.status = error.status
+        if not self.head_sent:
+            extra = b"X-Request-Id: %b\r\n" % self.req.request_id.encode()
+            if self.req.close_after or not self.req.keep_alive:
+                extra += b"Connection: close\r\n"
+            data = pages.response(error, extra)
+            if self.req.method == b"HEAD":
+                data = data[: data.index(b"\r\n\r\n") + 4]
+            self.bytes += len(data)
+            self.head_sent = True
+            self.protocol.write(data)
+        self._log(None if error is pages.NO_SUCH_APP else error)
+        self._finish()
+
+    def _abort(self) -> None:
+        self.req.close_after = True
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        self._finish()
+
+    def _finish(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self._cancel_timer()
+        self.protocol.cycle_done(self, self.req.keep_alive and not self.req.close_after)
+
+    def _log(self, error: RouterError | None, sock: str = "") -> None:
+        now = self.loop.time()
+        service = int((now - self.sent_at) * 1000) if self.sent_at else 0
+        dyno = self.backend.dyno if self.backend is not None and self.sent_at else ""
+        connect = f"{self.connect_ms}ms" if self.sent_at else ""
+        path = self.req.path.decode("latin-1").replace('"', "%22")
+        status = error.status if error is not None and not self.head_sent else self.status
+        if error is pages.H27:
+            status = 499
+        prefix = f"sock={sock} " if sock else ""
+        if error is None:
+            head = "at=info "
+        else:
+            head = f'at={error.at} code={error.code} desc="{error.desc}" '
+        if error is pages.H80:
+            dyno, connect, service_s = "", "", ""
+        else:
+            service_s = f"{service}ms" if self.sent_at else ""
+        self.log(
+            f"{self.app_id} {prefix}{head}method={self.req.method.decode('latin-1')} "
+            f'path="{path}" host={self.req.host} request_id={self.req.request_id} '
+            f'fwd="{self.req.fwd}" dyno={dyno} connect={connect} service={service_s} '
+            f"status={status} bytes={self.bytes} protocol={self.config.proto}"
+        )

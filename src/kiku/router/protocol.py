@@ -1,0 +1,198 @@
+"""RouterProtocol: one client connection. Parses requests with httptools, runs a ProxyCycle
+per request (one at a time; pipelined requests wait their turn), keeps the connection alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING, cast
+
+import httptools
+
+from kiku.router import pages
+from kiku.router.cycle import ProxyCycle, build_request
+from kiku.router.flow import PIPELINE, ReadGate
+
+if TYPE_CHECKING:
+    from kiku.router.server import Router
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class RouterProtocol(asyncio.Protocol):
+    def __init__(self, router: Router) -> None:
+        # Global state
+        self.router = router
+        self.config = router.config
+        self.loop = asyncio.get_running_loop()
+        # Per-connection state
+        self.transport: asyncio.Transport | None = None
+        self.reading: ReadGate = None  # type: ignore[assignment]
+        self.parser = httptools.HttpRequestParser(self)
+        self.client_ip = ""
+        self.cycles: deque[ProxyCycle] = deque()
+        self.upgraded = False
+        self.closing = False
+        self.idle_handle: asyncio.TimerHandle | None = None
+        # Per-request state
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.ignore = False  # the rest of a request we already refused
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport = cast(asyncio.Transport, transport)
+        self.reading = ReadGate(transport)
+        peer = transport.get_extra_info("peername")
+        self.client_ip = str(peer[0]) if peer else ""
+        self.router.connections.add(self)
+        self._idle()
+
+    def data_received(self, data: bytes) -> None:
+        if self.idle_handle is not None:
+            self.idle_handle.cancel()
+            self.idle_handle = None
+        if self.upgraded:
+            if self.cycles:
+                self.cycles[-1].tunnel_from_client(data)
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            offset = int(exc.args[0]) if exc.args else len(data)
+            cycle = self.cycles[-1] if self.cycles else None
+            if cycle is not None and cycle.req.websocket:
+                self.upgraded = True
+                if data[offset:]:
+                    cycle.tunnel_from_client(data[offset:])
+            else:
+                self.reading.pause(PIPELINE)  # nothing more is read on this connection
+        except httptools.HttpParserError as exc:
+            self._bad_request(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.router.connections.discard(self)
+        if self.idle_handle is not None:
+            self.idle_handle.cancel()
+        for cycle in list(self.cycles):
+            cycle.client_lost()
+        self.cycles.clear()
+        self.transport = None
+
+    def pause_writing(self) -> None:
+        if self.cycles:
+            self.cycles[0].client_pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.cycles:
+            self.cycles[0].client_resume_writing()
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+        self.ignore = False
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        if len(self.url) > self.config.max_request_line:
+            raise _TooLarge("request line")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if (
+            len(name) > self.config.max_header_name
+            or len(name) + len(value) + 2 > self.config.max_header_line
+            or len(self.headers) >= self.config.max_headers
+        ):
+            raise _TooLarge("header")
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        req = build_request(
+            parser.get_method(),
+            self.url,
+            parser.get_http_version(),
+            parser.should_keep_alive(),
+            self.headers,
+            self.client_ip,
+            self.router.port,
+            self.config.proto,
+        )
+        router = self.router
+        cycle = ProxyCycle(
+            self, req, config=self.config, table=router.table, pool=router.pool, log=router.log
+        )
+        self.cycles.append(cycle)
+        if len(self.cycles) == 1:
+            cycle.start()
+        else:
+            self.reading.pause(PIPELINE)
+
+    def on_body(self, body: bytes) -> None:
+        self.cycles[-1].feed_body(body)
+
+    def on_message_complete(self) -> None:
+        self.cycles[-1].body_complete()
+
+    # used by cycles
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def cycle_done(self, cycle: ProxyCycle, keep_alive: bool) -> None:
+        if self.cycles and self.cycles[0] is cycle:
+            self.cycles.popleft()
+        if self.transport is None:
+            return
+        if not keep_alive or self.closing:
+            self.transport.close()
+            return
+        self.reading.resume(PIPELINE)
+        if self.cycles:
+            self.cycles[0].start()
+        else:
+            self._idle()
+
+    def shutdown(self) -> None:
+        """Stop taking requests: close now if idle, else after the current response."""
+        self.closing = True
+        if not self.cycles and self.transport is not None:
+            self.transport.close()
+
+    def _idle(self) -> None:
+        self.idle_handle = self.loop.call_later(self.config.keepalive_timeout, self._idle_close)
+
+    def _idle_close(self) -> None:
+        self.idle_handle = None
+        if not self.cycles and self.transport is not None:
+            self.transport.close()
+
+    def _bad_request(self, exc: Exception) -> None:
+        """A request we cannot parse: 400 (after any running response), then close."""
+        self.reading.pause(PIPELINE)
+        if self.cycles and not self.cycles[-1].body_done:
+            cycle = self.cycles[-1]
+            if cycle is not self.cycles[0] or cycle.head_sent:
+                cycle.req.close_after = True
+                return
+            cycle.req.error = pages.H26
+            cycle.reply(pages.H26)
+            return
+        data = pages.response(pages.H26, b"Connection: close\r\n")
+        self.router.log(
+            f'- at=error code=H26 desc="Request Error" cause="bad request" method= path="" '
+            f'host= request_id= fwd="{self.client_ip}" dyno= connect= service= status=400 '
+            f"bytes={len(data)} protocol={self.config.proto}"
+        )
+        if not self.cycles and self.transport is not None:
+            self.transport.write(data)
+            self.transport.close()
+        elif self.cycles:
+            self.cycles[-1].req.close_after = True

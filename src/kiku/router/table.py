@@ -1,0 +1,88 @@
+"""The route table: which backends serve which host. The one owner of route state."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+UP, STARTING, CRASHED, NONE = "up", "starting", "crashed", "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    dyno: str
+    address: str
+    port: int
+
+
+@dataclass(slots=True)
+class Route:
+    """One host's app: its backends (web dynos that are up) and what state it is in."""
+
+    app: str
+    app_id: str
+    state: str = NONE
+    maintenance: bool = False
+    backends: tuple[Backend, ...] = ()
+    _next: int = field(default=0, repr=False, compare=False)
+
+    def choose(self) -> Backend | None:
+        """The next backend, round-robin; None when there is none."""
+        if not self.backends:
+            return None
+        backend = self.backends[self._next % len(self.backends)]
+        self._next += 1
+        return backend
+
+
+def parse_route(data: Mapping[str, Any]) -> Route:
+    backends = tuple(
+        Backend(str(b["dyno"]), str(b["address"]), int(b["port"])) for b in data.get("backends", ())
+    )
+    return Route(
+        app=str(data.get("app", "")),
+        app_id=str(data.get("app_id", "")),
+        state=str(data.get("state", NONE)),
+        maintenance=bool(data.get("maintenance", False)),
+        backends=backends,
+    )
+
+
+class RouteTable:
+    """Host → Route. Replaced whole by each snapshot; waiters hear about every change."""
+
+    def __init__(self, routes: Mapping[str, Route] | None = None) -> None:
+        self._routes: dict[str, Route] = dict(routes or {})
+        self._changed = asyncio.Event()
+        self.version = 0
+
+    def lookup(self, host: str) -> Route | None:
+        return self._routes.get(host)
+
+    def hosts(self) -> list[str]:
+        return list(self._routes)
+
+    def replace(self, routes: Mapping[str, Route]) -> None:
+        """Take a new snapshot; round-robin positions carry over for unchanged hosts."""
+        for host, route in routes.items():
+            old = self._routes.get(host)
+            if old is not None:
+                route._next = old._next
+        self._routes = dict(routes)
+        self.version += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def apply_snapshot(self, message: Mapping[str, Any]) -> None:
+        routes = message.get("routes", {})
+        self.replace({str(h).lower(): parse_route(r) for h, r in routes.items()})
+
+    async def wait_changed(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the next replace(); False on timeout."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
