@@ -355,11 +355,10 @@ def reap(data_dir: Path) -> int:
     """Stop every dyno the bench's data dir still runs (dynos outlive `kiku server`)."""
     if not (data_dir / "dynos").exists():
         return 0
-    from kiku.dynos.backends.local import LocalBackend, LocalSettings
+    from kiku.dynos.backends.local import LocalBackend
     from kiku.settings import Settings
 
-    settings = Settings.from_env(os.environ, data_dir=data_dir)
-    backend = LocalBackend(LocalSettings(data_dir, stack_dir=settings.stack_dir))
+    backend = LocalBackend.from_settings(Settings.from_env(os.environ, data_dir=data_dir))
     handles = backend.adopt()
     for handle in handles:
         backend.stop(handle, 5)

@@ -103,11 +103,10 @@ class KikuServer:
         stop_router(self.data_dir / "run")
         if not (self.data_dir / "dynos").exists():
             return 0
-        from kiku.dynos.backends.local import LocalBackend, LocalSettings
+        from kiku.dynos.backends.local import LocalBackend
         from kiku.settings import Settings
 
-        settings = Settings.from_env(self.env, data_dir=self.data_dir)
-        backend = LocalBackend(LocalSettings(self.data_dir, stack_dir=settings.stack_dir))
+        backend = LocalBackend.from_settings(Settings.from_env(self.env, data_dir=self.data_dir))
         handles = backend.adopt()
         for handle in handles:
             backend.stop(handle, 5)
@@ -130,8 +129,31 @@ class KikuServer:
         user: dict[str, Any] = json.loads(done.stdout)
         return user
 
+    def login(self, email: str, password: str) -> str:
+        """A new account's API token (its first recovery code stands in for TOTP)."""
+        user = self.create_user(email, password)
+        with self.client() as api:
+            response = api.post(
+                "/oauth/authorizations",
+                auth=(email, password),
+                headers={"Heroku-Two-Factor-Code": user["recovery_codes"][0]},
+            )
+        token: str = response.json()["access_token"]["token"]
+        return token
+
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Accept": "application/vnd.heroku+json; version=3"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def wait_for(check: Any, timeout: float = 60) -> Any:
+    """Poll `check` until it returns something truthy (and return it), or fail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting")

@@ -132,7 +132,7 @@ def dyno_parts(platform: Platform) -> list[Part]:
     """The dyno manager on the local sandbox backend and the rendezvous for attached
     one-offs; none (said loudly) where this host cannot run sandboxes: the API and builds
     still work, dynos do not start."""
-    from kiku.dynos.backends.local import LocalBackend, LocalSettings
+    from kiku.dynos.backends.local import LocalBackend
     from kiku.dynos.manager import DynoManager
     from kiku.dynos.part import DynoManagerPart
     from kiku.dynos.rendezvous import RendezvousPart, Secrets, server_context
@@ -140,7 +140,7 @@ def dyno_parts(platform: Platform) -> list[Part]:
 
     settings = platform.settings
     try:
-        backend = LocalBackend(LocalSettings(settings.data_dir, stack_dir=settings.stack_dir))
+        backend = LocalBackend.from_settings(settings)
     except (KikuError, OSError) as exc:
         log.error("dynos cannot run on this host (%s); apps will not start", exc)
         return []

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from gitpush import GitRepo
-from kikuserver import KikuServer
+from kikuserver import KikuServer, wait_for
 from schemacheck import assert_valid_list
 
 PASSWORD = "correct horse battery"
@@ -34,25 +34,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KikuServer]:
 
 @pytest.fixture(scope="module")
 def token(server: KikuServer) -> str:
-    user = server.create_user("dynos@example.com", PASSWORD)
-    with server.client() as api:
-        response = api.post(
-            "/oauth/authorizations",
-            auth=("dynos@example.com", PASSWORD),
-            headers={"Heroku-Two-Factor-Code": user["recovery_codes"][0]},
-        )
-    value: str = response.json()["access_token"]["token"]
-    return value
-
-
-def wait_for(check: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting")
+    return server.login("dynos@example.com", PASSWORD)
 
 
 def dyno_address(server: KikuServer, app_id: str, name: str) -> tuple[str, int]:

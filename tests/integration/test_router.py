@@ -5,13 +5,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from gitpush import GitRepo
-from kikuserver import KikuServer
+from kikuserver import KikuServer, wait_for
 
 PASSWORD = "correct horse battery"
 HELLO = """import http.server, os
@@ -36,31 +35,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KikuServer]:
 
 @pytest.fixture(scope="module")
 def token(server: KikuServer) -> str:
-    user = server.create_user("router@example.com", PASSWORD)
-    with server.client() as api:
-        response = api.post(
-            "/oauth/authorizations",
-            auth=("router@example.com", PASSWORD),
-            headers={"Heroku-Two-Factor-Code": user["recovery_codes"][0]},
-        )
-    value: str = response.json()["access_token"]["token"]
-    return value
+    return server.login("router@example.com", PASSWORD)
 
 
 def get(server: KikuServer, host: str, path: str = "/") -> httpx.Response:
     return httpx.get(
         f"http://127.0.0.1:{server.router_port}{path}", headers={"Host": host}, timeout=90
     )
-
-
-def wait_for(check: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting")
 
 
 def deploy(server: KikuServer, token: str, tmp_path: Path, name: str) -> None:

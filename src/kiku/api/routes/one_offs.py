@@ -85,12 +85,15 @@ def create_one_off(
     return view
 
 
-def _backend(platform: Platform) -> Any:
-    """The local backend, for attaching (it reaches dynos through their state dir)."""
-    from kiku.dynos.backends.local import LocalBackend, LocalSettings
+def _backend(websocket: WebSocket) -> Any:
+    """The local backend, for attaching (it reaches dynos through their state dir); made
+    once per API app, not per connection (its constructor sets up host networking)."""
+    from kiku.dynos.backends.local import LocalBackend
 
-    settings = platform.settings
-    return LocalBackend(LocalSettings(settings.data_dir, stack_dir=settings.stack_dir))
+    state = websocket.app.state
+    if getattr(state, "dyno_backend", None) is None:
+        state.dyno_backend = LocalBackend.from_settings(state.platform.settings)
+    return state.dyno_backend
 
 
 @router.websocket("/apps/{app_identity}/dynos/{name}/attach")
@@ -108,7 +111,7 @@ async def attach(websocket: WebSocket, app_identity: str, name: str) -> None:
         await websocket.send_text(json.dumps({"error": "the dyno did not start", "exit_code": 1}))
         await websocket.close()
         return
-    backend = await asyncio.to_thread(_backend, platform)
+    backend = await asyncio.to_thread(_backend, websocket)
     handle = DynoHandle(dyno_id=dyno_id, name=name, app_id=app_id)
     attachment = await asyncio.to_thread(backend.attach, handle)
     if attachment is None:
@@ -131,7 +134,7 @@ async def exec_in_dyno(websocket: WebSocket, app_identity: str, name: str) -> No
         dyno_id, app_id = await asyncio.to_thread(
             _authorise, platform, websocket, app_identity, name, one_off=False
         )
-        backend = await asyncio.to_thread(_backend, platform)
+        backend = await asyncio.to_thread(_backend, websocket)
         handle = DynoHandle(dyno_id=dyno_id, name=name, app_id=app_id)
         argv, env = await asyncio.to_thread(backend.exec_command, handle, command)
     except KikuError as exc:

@@ -51,6 +51,7 @@ from kiku.dynos.network import DEFAULT_POOL, DynoNetwork, NetworkPool
 from kiku.dynos.sandbox import STAGE, Sandbox, runtime_prefix
 from kiku.dynos.stack import DYNO_UID, STACK_NAME, StackRoot
 from kiku.errors import Unavailable
+from kiku.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,11 @@ class LocalSettings:
 
 
 class LocalBackend:
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalBackend:
+        """The backend for a kiku's data dir and stack (server, attach endpoints, tests)."""
+        return cls(LocalSettings(settings.data_dir, stack_dir=settings.stack_dir))
+
     def __init__(self, settings: LocalSettings) -> None:
         self.settings = settings
         self.stack = StackRoot(settings.stack)
