@@ -56,6 +56,9 @@ from kiku.settings import Settings
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+ATTACH_WAIT = 30.0
+# After SIGKILL the kernel still has to tear the processes down (slow under load).
+KILL_WAIT = 20.0
 TOOLS = ("bwrap", "nsenter", "setpriv", "ip", "tar", "cp")
 
 
@@ -176,7 +179,8 @@ class LocalBackend:
 
     def attach(self, handle: DynoHandle) -> Attachment | None:
         path = self.root / handle.dyno_id / "attach.sock"
-        deadline = time.monotonic() + 5.0
+        # The shim opens attach.sock once it runs; on a loaded host that can take seconds.
+        deadline = time.monotonic() + ATTACH_WAIT
         while not path.exists():
             if time.monotonic() > deadline or not self.inspect(handle).running:
                 return None
@@ -200,7 +204,7 @@ class LocalBackend:
             return
         for pid in self._pids(cgroup, state):
             _kill(pid, signal.SIGKILL)
-        if not self._wait_gone(handle, 5.0):
+        if not self._wait_gone(handle, KILL_WAIT):
             raise Unavailable(f"dyno {handle.name} did not end after SIGKILL")
 
     def exec_command(self, handle: DynoHandle, command: str) -> tuple[list[str], dict[str, str]]:
