@@ -15,7 +15,9 @@ from kiku.accounts.ratelimit import RateLimiter
 from kiku.apps.registry import AppRegistry
 from kiku.build.blobs import BlobStore
 from kiku.build.compiler import CompileLimits, SlugCompiler
+from kiku.events import AppEvents
 from kiku.git.repos import Repos
+from kiku.logs.logplex import Logplex
 from kiku.settings import Settings
 from kiku.store import Store
 
@@ -43,6 +45,8 @@ class Platform:
     repos: Repos
     blobs: BlobStore
     compiler: SlugCompiler
+    logplex: Logplex
+    events: AppEvents
 
     @classmethod
     def build(
@@ -57,11 +61,14 @@ class Platform:
         def now() -> datetime:
             return datetime.fromtimestamp(clock(), UTC)
 
+        logplex = Logplex(settings.data_dir / "logs" / "apps", clock=clock)
+        events = AppEvents(logplex)
+
         return cls(
             settings=settings,
             store=store,
             accounts=Accounts(store, clock),
-            apps=AppRegistry(now, apps_per_account=settings.apps_per_account),
+            apps=AppRegistry(now, apps_per_account=settings.apps_per_account, events=events),
             limiter=RateLimiter(settings.rate_limit_per_hour, clock),
             login_limiter=RateLimiter(LOGINS_PER_HOUR, clock),
             clock=clock,
@@ -75,6 +82,8 @@ class Platform:
                     memory_bytes=settings.build_memory_mb * 1024 * 1024,
                 ),
             ),
+            logplex=logplex,
+            events=events,
         )
 
     @property
@@ -90,6 +99,7 @@ class Platform:
         return datetime.fromtimestamp(self.clock(), UTC)
 
     def close(self) -> None:
+        self.logplex.flush()
         self.store.close()
 
 

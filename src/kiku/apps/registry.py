@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, joinedload
 from kiku.apps import names
 from kiku.apps.releases import Releases
 from kiku.errors import AppNotFound, Forbidden, InvalidParams
+from kiku.events import AppEvents
 from kiku.settings import DEFAULT_APPS_PER_ACCOUNT
 from kiku.store.models import App, Collaborator, User
 
@@ -42,10 +43,12 @@ class AppRegistry:
         *,
         apps_per_account: int = DEFAULT_APPS_PER_ACCOUNT,
         rng: random.Random | None = None,
+        events: AppEvents | None = None,
     ) -> None:
         self._now = now
         self.apps_per_account = apps_per_account
-        self.releases = Releases(now)
+        self.events = events or AppEvents()
+        self.releases = Releases(now, self.events)
         self._rng = rng
 
     def find(self, db: Session, identity: str, user: User) -> App:

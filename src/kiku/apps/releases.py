@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from kiku.dynos.formation import Formations
 from kiku.errors import InvalidParams, NotFound
+from kiku.events import AppEvents
 from kiku.store.models import App, Release, Slug, User
 
 # The Procfile type whose command runs before a release goes live.
@@ -17,8 +18,9 @@ RELEASE_TYPE = "release"
 
 
 class Releases:
-    def __init__(self, now: Callable[[], datetime]) -> None:
+    def __init__(self, now: Callable[[], datetime], events: AppEvents | None = None) -> None:
         self._now = now
+        self.events = events or AppEvents()
         self.formations = Formations(now)
 
     def create(
@@ -55,8 +57,12 @@ class Releases:
         )
         db.add(release)
         db.flush()
+        self.events.api(app.id, description, user)
         if status == "succeeded":
             self._go_live(db, app, release)
+            self.events.api(app.id, f"Release v{release.version} created", user)
+        else:
+            self.events.api(app.id, f"Running release v{release.version} commands", user)
         return release
 
     def finish_release_phase(
@@ -67,8 +73,12 @@ class Releases:
         release.output = output
         release.status = "succeeded" if ok else "failed"
         release.updated_at = self._now()
+        user = release.user
         if ok:
             self._go_live(db, app, release)
+            self.events.api(app.id, f"Release v{release.version} created", user)
+        else:
+            self.events.api(app.id, f"Release v{release.version} command failed", user)
 
     def _go_live(self, db: Session, app: App, release: Release) -> None:
         app.released_at = release.updated_at

@@ -245,3 +245,43 @@ class Dyno(Timestamped, Base):
     tty: Mapped[bool] = mapped_column(Boolean, default=False)
     env: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     exit_code: Mapped[int | None] = mapped_column(Integer)
+
+
+class LogDrain(Timestamped, Base):
+    """Where an app's log stream is also sent: syslog(+tls)://, https:// or http://."""
+
+    __tablename__ = "log_drains"
+    __table_args__ = (UniqueConstraint("app_id", "url"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    # "d.<uuid>": the syslog HOSTNAME and Logplex-Drain-Token receivers know the drain by.
+    token: Mapped[str] = mapped_column(String(40), unique=True)
+
+
+class SniEndpoint(Timestamped, Base):
+    """A certificate and key an operator or user gave for some of an app's domains."""
+
+    __tablename__ = "sni_endpoints"
+    __table_args__ = (UniqueConstraint("app_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    certificate_chain: Mapped[str] = mapped_column(Text)
+    private_key: Mapped[str] = mapped_column(Text)
+
+
+class Domain(Timestamped, Base):
+    """A custom hostname the router serves for an app (besides APP.DOMAIN)."""
+
+    __tablename__ = "domains"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    hostname: Mapped[str] = mapped_column(String(253), unique=True)
+    kind: Mapped[str] = mapped_column(String(20), default="custom")
+    sni_endpoint_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sni_endpoints.id", ondelete="SET NULL")
+    )

@@ -1,0 +1,1 @@
+"""Logplex: the per-app log stream, its sessions, drains and metrics."""
