@@ -6,6 +6,7 @@ import asyncio
 import functools
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -89,6 +90,41 @@ class FeedServer:
 
     async def close(self) -> None:
         await self.stop()
+        os.rmdir(self.dir)
+
+
+class LogReceiver:
+    """logplex's side of the router log transport: a unix datagram socket, collecting
+    lines `<app_id> <time> <router line>`."""
+
+    def __init__(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix="kiku-logplex-")
+        self.path = os.path.join(self.dir, "logplex.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.setblocking(False)
+        self.datagrams: list[bytes] = []
+
+    def receive(self) -> list[str]:
+        """Every line that has arrived so far (all datagrams read)."""
+        while True:
+            try:
+                self.datagrams.append(self.sock.recv(1 << 20))
+            except BlockingIOError:
+                break
+        return [line for d in self.datagrams for line in d.decode().splitlines()]
+
+    async def wait(self, n: int = 1, timeout: float = 5.0) -> list[str]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.receive()) < n and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        return self.receive()
+
+    def close(self) -> None:
+        self.sock.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
         os.rmdir(self.dir)
 
 

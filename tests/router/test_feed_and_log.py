@@ -9,7 +9,16 @@ import signal
 import subprocess
 import sys
 
-from router.routerkit import Client, Dyno, FeedServer, route, run, stack, teardown
+from router.routerkit import (
+    Client,
+    Dyno,
+    FeedServer,
+    LogReceiver,
+    route,
+    run,
+    stack,
+    teardown,
+)
 
 LINE = re.compile(
     r'^id-app at=info method=GET path="/p\?q=1" host=app\.localhost '
@@ -58,6 +67,7 @@ async def test_python_m_kiku_router_serves_and_exits_0_on_sigterm() -> None:
     feed = FeedServer()
     feed.routes = {"app.localhost": route("app", d.backend)}
     await feed.start()
+    logplex = LogReceiver()
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -70,6 +80,8 @@ async def test_python_m_kiku_router_serves_and_exits_0_on_sigterm() -> None:
             str(port),
             "--routes-socket",
             feed.path,
+            "--log-socket",
+            logplex.path,
         ],
         stdout=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -87,14 +99,16 @@ async def test_python_m_kiku_router_serves_and_exits_0_on_sigterm() -> None:
         code = await asyncio.get_running_loop().run_in_executor(None, proc.wait, 10)
         assert code == 0
         assert proc.stdout is not None
-        out = proc.stdout.read().decode()
-        assert out.startswith("id-app at=info method=GET"), out
+        assert proc.stdout.read() == b""  # request lines go to logplex only
+        (line,) = await logplex.wait()
+        assert re.match(r"^id-app \d{10}\.\d{6} at=info method=GET path=\"/\" ", line), line
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         await feed.close()
         await d.stop()
+        logplex.close()
 
 
 def _free_port() -> int:

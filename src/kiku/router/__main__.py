@@ -1,4 +1,8 @@
-"""`python -m kiku.router --host 0.0.0.0 --port 8080 --routes-socket PATH [--workers N]`."""
+"""`python -m kiku.router --host 0.0.0.0 --port 8080 --routes-socket PATH
+[--log-socket PATH] [--workers N]`.
+
+Log lines go to logplex as datagrams on `--log-socket` (router/logsink.py); without it,
+to stdout (running the router by hand)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import os
 import signal
 import sys
 
+from kiku.router.logsink import DatagramLog
 from kiku.router.server import Router
 
 
@@ -17,13 +22,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--routes-socket", required=True)
+    parser.add_argument("--log-socket", default=None)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--grace", type=float, default=10.0)
     return parser.parse_args(argv)
 
 
 async def serve(args: argparse.Namespace) -> None:
-    router = Router(routes_socket=args.routes_socket)
+    log = DatagramLog(args.log_socket) if args.log_socket else None
+    router = Router(routes_socket=args.routes_socket, log=log)
     await router.start(args.host, args.port, reuse_port=args.workers > 1)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -31,6 +38,8 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await router.stop(args.grace)
+    if log is not None:
+        log.close()
 
 
 def run_worker(args: argparse.Namespace) -> None:

@@ -41,6 +41,7 @@ class RouterProcesses:
         host: str,
         port: int,
         routes_socket: Path,
+        log_socket: Path | None = None,
         workers: int = 1,
         check_every: float = 1.0,
     ) -> None:
@@ -49,6 +50,9 @@ class RouterProcesses:
         self.host = host
         self.port = port
         self.routes_socket = routes_socket
+        # Request log lines go to logplex on this socket, not to `log_file`, which keeps
+        # only the router's own complaints.
+        self.log_socket = log_socket or routes_socket.parent / "logplex.sock"
         self.workers = workers
         self.check_every = check_every
         self._stopped = asyncio.Event()
@@ -77,6 +81,8 @@ class RouterProcesses:
             str(self.port),
             "--routes-socket",
             str(self.routes_socket),
+            "--log-socket",
+            str(self.log_socket),
             "--workers",
             str(self.workers),
         ]
