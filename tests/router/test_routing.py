@@ -121,3 +121,18 @@ async def test_hop_by_hop_headers_stripped_both_ways() -> None:
     assert r.header("X-Kept") == "yes" and r.body == b"ok"
     c.close()
     await teardown(s, d)
+
+
+@run
+async def test_custom_and_wildcard_domains() -> None:
+    d = await Dyno("web.1").start()
+    r = route("app", d.backend)
+    s = await stack(routes={"app.localhost": r, "www.example.com": r, "*.example.org": r})
+    c = await s.client()
+    assert (await c.get(host="www.example.com")).status == 200
+    assert (await c.get(host="shop.example.org")).status == 200
+    assert (await c.get(host="example.org")).status == 404  # a wildcard is one label deeper
+    assert (await c.get(host="a.b.example.org")).status == 404
+    assert len(d.seen) == 2
+    c.close()
+    await teardown(s, d)

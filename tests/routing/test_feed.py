@@ -95,3 +95,16 @@ def test_feed_sends_a_snapshot_then_changes(platform: Platform, tmp_path: Path) 
     first, second = asyncio.run(scenario())
     assert first["routes"]["routed.localhost"]["state"] == "starting"  # type: ignore[index]
     assert second["routes"]["routed.localhost"]["state"] == "up"  # type: ignore[index]
+
+
+def test_custom_domains_share_the_apps_route(platform: Platform) -> None:
+    from kiku.store.models import Domain
+
+    app_id = make_app(platform)
+    add_dyno(platform, app_id, "web.1", "up")
+    with platform.store.session() as db:
+        db.add(Domain(app_id=app_id, hostname="www.example.com", kind="custom"))
+        db.add(Domain(app_id=app_id, hostname="*.example.org", kind="custom"))
+    routes = table(platform)
+    assert routes["www.example.com"] == routes["routed.localhost"]
+    assert routes["*.example.org"]["app_id"] == app_id

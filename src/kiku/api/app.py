@@ -22,12 +22,14 @@ from kiku.api.routes import (
     builds,
     collaborators,
     config_vars,
+    domains,
     features,
     formation,
     oauth,
     one_offs,
     releases,
     schema,
+    sni_endpoints,
     stacks,
 )
 from kiku.git import smarthttp
@@ -44,6 +46,8 @@ ROUTERS = (
     buildpack_installations.router,
     formation.router,
     features.router,
+    domains.router,
+    sni_endpoints.router,
     one_offs.router,
     stacks.router,
     schema.router,

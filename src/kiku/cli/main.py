@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "stack",
     "features",
     "maintenance",
+    "domains",
+    "certs",
     "builds",
     "buildpacks",
     "local",

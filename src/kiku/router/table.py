@@ -55,11 +55,17 @@ class RouteTable:
 
     def __init__(self, routes: Mapping[str, Route] | None = None) -> None:
         self._routes: dict[str, Route] = dict(routes or {})
+        self._wildcards = any(host.startswith("*.") for host in self._routes)
         self._changed = asyncio.Event()
         self.version = 0
 
     def lookup(self, host: str) -> Route | None:
-        return self._routes.get(host)
+        route = self._routes.get(host)
+        if route is None and self._wildcards:
+            _, dot, parent = host.partition(".")
+            if dot:
+                route = self._routes.get("*." + parent)
+        return route
 
     def hosts(self) -> list[str]:
         return list(self._routes)
@@ -71,6 +77,7 @@ class RouteTable:
             if old is not None:
                 route._next = old._next
         self._routes = dict(routes)
+        self._wildcards = any(host.startswith("*.") for host in self._routes)
         self.version += 1
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()

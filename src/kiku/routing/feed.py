@@ -7,8 +7,9 @@ snapshot (kiku.router.feed reads them):
      "maintenance": false, "state": "up",
      "backends": [{"dyno": "web.1", "address": "10.213.0.2", "port": 5000}]}}}
 
-A new snapshot goes out whenever the table changes; the router keeps its last one while
-the control plane is away, so a control-plane restart drops no request.
+An app's custom domains (`kiku domains:add`, maybe `*.example.com`) map to the same route
+as its default host. A new snapshot goes out whenever the table changes; the router keeps
+its last one while the control plane is away, so a control-plane restart drops no request.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 
 from kiku.store import Store
-from kiku.store.models import App, Dyno, Formation
+from kiku.store.models import App, Domain, Dyno, Formation
 
 
 def snapshot(store: Store, host_for: Callable[[str], str]) -> dict[str, Any]:
@@ -39,16 +40,22 @@ def snapshot(store: Store, host_for: Callable[[str], str]) -> dict[str, Any]:
             f.app_id: f.quantity
             for f in db.scalars(select(Formation).where(Formation.type == "web"))
         }
+        custom: dict[str, list[str]] = {}
+        for domain in db.scalars(select(Domain).order_by(Domain.hostname)):
+            custom.setdefault(domain.app_id, []).append(domain.hostname)
         for app in db.scalars(select(App)):
             web = dynos.get(app.id, [])
             up = [d for d in web if d.state == "up" and d.address and d.port]
-            routes[host_for(app.name)] = {
+            route = {
                 "app": app.name,
                 "app_id": app.id,
                 "maintenance": app.maintenance,
                 "state": _state(web, up, wanted.get(app.id, 0)),
                 "backends": [{"dyno": d.name, "address": d.address, "port": d.port} for d in up],
             }
+            routes[host_for(app.name)] = route
+            for hostname in custom.get(app.id, ()):
+                routes[hostname] = route
     return {"type": "snapshot", "routes": routes}
 
 
