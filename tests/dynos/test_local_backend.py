@@ -318,6 +318,49 @@ def test_attached_one_off_with_a_tty(dynos: Dynos) -> None:
     assert dynos.wait_exit(handle).exit_code == 4
 
 
+def test_attach_with_a_handle_rebuilt_from_the_store(dynos: Dynos) -> None:
+    # Rendezvous and the attach endpoint know a dyno by its row: no pid. Before a client
+    # comes there is only the shim, and that must count as running.
+    handle = dynos.start("echo hello; read x; echo got $x", name="run.7", attach=True)
+    bare = DynoHandle(dyno_id=handle.dyno_id, name=handle.name, app_id=handle.app_id)
+    assert dynos.backend.inspect(bare).running
+    attachment = dynos.backend.attach(bare)
+    assert attachment is not None
+    try:
+        assert _talk(attachment.stdin_fd, attachment.stdout_fd, b"x\n") == b"hello\ngot x\n"
+    finally:
+        os.close(attachment.stdin_fd)
+        os.close(attachment.stdout_fd)
+    assert dynos.wait_exit(bare).exit_code == 0
+
+
+def test_only_one_of_two_racing_attachers_gets_the_dyno(dynos: Dynos) -> None:
+    import concurrent.futures
+
+    handle = dynos.start("cat", name="run.8", attach=True)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        started = time.monotonic()
+        results = list(pool.map(dynos.backend.attach, [handle, handle]))
+        assert time.monotonic() - started < 5, "the loser is told at once"
+    won = [a for a in results if a is not None]
+    assert len(won) == 1
+    os.write(won[0].stdin_fd, b"ping\n")
+    assert os.read(won[0].stdout_fd, 100) == b"ping\n"
+    os.close(won[0].stdin_fd)
+    os.close(won[0].stdout_fd)
+    assert dynos.wait_exit(handle).exit_code == 0
+
+
+def test_stop_ends_an_attached_one_off_nobody_attached_to(dynos: Dynos) -> None:
+    handle = dynos.start("echo never", name="run.9", attach=True)
+    started = time.monotonic()
+    dynos.backend.stop(handle, grace=10)
+    assert time.monotonic() - started < 5
+    status = dynos.backend.inspect(handle)
+    assert not status.running and status.exit_code == 143
+    assert dynos.backend.attach(handle) is None
+
+
 PYENV = Path("/root/.pyenv/versions/3.11.7")
 
 

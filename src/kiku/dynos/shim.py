@@ -6,7 +6,8 @@ prints "<pid> <starttime>" of the second and exits, so the shim is nobody's chil
 and kiku keeps no pipe to it. The shim then:
 
 1. makes its own session and ignores SIGTERM/SIGINT/SIGHUP (stop() signals the dyno's
-   processes, never the shim; the shim ends when the sandbox does);
+   processes, never the shim; the shim ends when the sandbox does), except that an
+   attached one-off's shim still waiting for its client ends on SIGTERM (exit 143);
 2. for attached dynos, listens on `attach.sock` and waits for one client, to which it sends
    (SCM_RIGHTS) the client ends of the dyno's stdio: a pty master (tty) or two pipes;
 3. starts the sandbox: before exec, the child joins the dyno's cgroups, enters a private
@@ -29,6 +30,7 @@ import time
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
+LOG_ROTATE = 8 << 20  # bytes of output kept in `log` before it moves to `log.1`
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
@@ -60,8 +62,17 @@ def oom_kills(path: str | None) -> int:
     return 0
 
 
+class Stopped(Exception):
+    """SIGTERM while waiting for the client: stop() ends a one-off nobody attached to."""
+
+
+def stopped(signum: int, frame: object) -> None:
+    raise Stopped
+
+
 def await_client(state: str, mode: str, timeout: float) -> tuple[int, int] | None:
-    """Wait for the attaching client; give it its ends; return the dyno's (stdin, stdout)."""
+    """Wait for the attaching client; give it its ends; return the dyno's (stdin, stdout).
+    None when nobody came in time; raises Stopped on SIGTERM while waiting."""
     import socket
 
     path = os.path.join(state, "attach.sock")
@@ -76,6 +87,7 @@ def await_client(state: str, mode: str, timeout: float) -> tuple[int, int] | Non
     except TimeoutError:
         return None
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         server.close()
         os.unlink(path)
     with conn:
@@ -119,9 +131,49 @@ def stage(directory: str, binds: list[list[str]]) -> None:
             check(libc.mount(sources[0].encode(), target.encode(), None, flags, None), name)
 
 
+def copy_log(pipe: int, path: str, rotate_at: int = LOG_ROTATE) -> None:
+    """Copy the dyno's output to `path` as `<unix time> <line>` rows until every process of
+    the dyno closed it. Lines are stamped as they arrive (the logplex may read them much
+    later, e.g. after a control-plane restart); a partial line waits up to 0.5 s for its
+    end. The file is rotated to `path.1` past `rotate_at` bytes; the logplex follows both."""
+    import select
+
+    out = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    size = os.fstat(out).st_size
+    rest = b""
+    while True:
+        if rest and not select.select([pipe], [], [], 0.5)[0]:
+            chunk = b"\n"  # the partial line has waited long enough
+        else:
+            chunk = os.read(pipe, 65536)
+            if not chunk:
+                break
+        stamp = b"%.6f " % time.time()
+        rows = (rest + chunk).split(b"\n")
+        rest = rows.pop()
+        if len(rest) > 65536:
+            rows.append(rest)
+            rest = b""
+        if not rows:
+            continue
+        block = b"".join(stamp + row.rstrip(b"\r") + b"\n" for row in rows)
+        os.write(out, block)
+        size += len(block)
+        if size > rotate_at:
+            os.replace(path, path + ".1")
+            os.close(out)
+            out = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            size = 0
+    if rest:
+        os.write(out, b"%.6f " % time.time() + rest + b"\n")
+    os.close(out)
+    os.close(pipe)
+
+
 def run(config: dict[str, Any]) -> None:
     state = config["state_dir"]
     mode = config["attach"]
+    log_pipe = -1
     if mode:
         stdio = await_client(state, mode, config["attach_timeout"])
         if stdio is None:
@@ -130,7 +182,7 @@ def run(config: dict[str, Any]) -> None:
         stdin, stdout = stdio
     else:
         stdin = os.open(os.devnull, os.O_RDONLY)
-        stdout = os.open(config["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        log_pipe, stdout = os.pipe()
 
     inherited = []
     for path, number in config["fds"]:
@@ -170,6 +222,8 @@ def run(config: dict[str, Any]) -> None:
     for fd in {stdin, stdout, *inherited}:
         os.close(fd)
     write_json(os.path.join(state, "sandbox.json"), {"pid": pid, "start": starttime(pid)})
+    if not mode:
+        copy_log(log_pipe, config["log"])
     code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
     if code < 0:
         code = 128 - code
@@ -180,19 +234,29 @@ def run(config: dict[str, Any]) -> None:
 def main() -> None:
     with open(sys.argv[1]) as f:
         config = json.load(f)
+    # Set before the fork, so the shim never has the default (fatal) disposition.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    if config["attach"]:
+        # Until a client comes there is no sandbox and nothing in the dyno's cgroups: the
+        # shim is all there is to stop, so SIGTERM ends the wait (and only the wait).
+        signal.signal(signal.SIGTERM, stopped)
     pid = os.fork()
     if pid:
         print(pid, starttime(pid), flush=True)
         os._exit(0)
     os.setsid()
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
     try:
         run(config)
+    except Stopped:
+        write_json(
+            os.path.join(config["state_dir"], "exit"),
+            {"code": 143, "reason": "stopped before a client attached", "at": time.time()},
+        )
     except Exception as exc:
         write_json(
             os.path.join(config["state_dir"], "exit"),

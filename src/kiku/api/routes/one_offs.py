@@ -86,10 +86,14 @@ def create_one_off(
 
 
 def _backend(websocket: WebSocket) -> Any:
-    """The local backend, for attaching (it reaches dynos through their state dir)."""
+    """The local backend, for attaching (it reaches dynos through their state dir); made
+    once per API app, not per connection (its constructor sets up host networking)."""
     from kiku.dynos.backends.local import LocalBackend
 
-    return LocalBackend.from_settings(websocket.app.state.platform.settings)
+    state = websocket.app.state
+    if getattr(state, "dyno_backend", None) is None:
+        state.dyno_backend = LocalBackend.from_settings(state.platform.settings)
+    return state.dyno_backend
 
 
 @router.websocket("/apps/{app_identity}/dynos/{name}/attach")

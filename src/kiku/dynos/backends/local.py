@@ -40,6 +40,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,8 @@ class LocalBackend:
         STAGE.mkdir(mode=0o755, exist_ok=True)
         self.root = settings.dynos
         self.root.mkdir(parents=True, exist_ok=True)
+        # Called before a dyno's directory goes: the logplex reads its last output lines.
+        self.before_remove: Callable[[DynoHandle], None] | None = None
         self.root.chmod(0o700)
         self.slugs = settings.data_dir / "cache" / "dyno-slugs"
         self.pool = NetworkPool(settings.address_dir, settings.address_pool)
@@ -178,16 +181,27 @@ class LocalBackend:
         return handle
 
     def attach(self, handle: DynoHandle) -> Attachment | None:
-        path = self.root / handle.dyno_id / "attach.sock"
+        """The dyno's stdio, for the one client that attaches; None for any other (the
+        shim accepts once), or when the dyno ended or never opened its socket."""
+        state = self.root / handle.dyno_id
+        path = state / "attach.sock"
         # The shim opens attach.sock once it runs; on a loaded host that can take seconds.
+        # Once the sandbox runs, somebody else has attached.
         deadline = time.monotonic() + ATTACH_WAIT
         while not path.exists():
-            if time.monotonic() > deadline or not self.inspect(handle).running:
+            if (state / "sandbox.json").exists() or time.monotonic() > deadline:
+                return None
+            if not self.inspect(handle).running:
                 return None
             time.sleep(0.005)
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.connect(str(path))
-            kind, fds, _, _ = socket.recv_fds(conn, 16, 2)
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.connect(str(path))
+                kind, fds, _, _ = socket.recv_fds(conn, 16, 2)
+        except OSError:  # the socket went: another client won the one accept
+            return None
+        if not fds:  # queued behind the winner, then dropped when the shim closed
+            return None
         if kind == b"tty":
             return Attachment(stdin_fd=fds[0], stdout_fd=os.dup(fds[0]), extra={"tty": 1})
         return Attachment(stdin_fd=fds[0], stdout_fd=fds[1])
@@ -200,10 +214,19 @@ class LocalBackend:
         for pid in self._pids(cgroup, state):
             if _pid_in_dyno(pid) not in (None, 1):
                 _kill(pid, signal.SIGTERM)
+        waiting = self._waiting_shim(state)
+        if waiting is not None:  # it gives up waiting and records 143
+            _kill(waiting, signal.SIGTERM)
         if self._wait_gone(handle, grace):
             return
         for pid in self._pids(cgroup, state):
             _kill(pid, signal.SIGKILL)
+        waiting = self._waiting_shim(state)
+        if waiting is not None:
+            _kill(waiting, signal.SIGKILL)
+            if self._wait_gone(handle, KILL_WAIT):
+                _write_json(state / "exit", {"code": 137, "reason": "killed"})
+                return
         if not self._wait_gone(handle, KILL_WAIT):
             raise Unavailable(f"dyno {handle.name} did not end after SIGKILL")
 
@@ -253,7 +276,11 @@ class LocalBackend:
             )
         record = _read_json(state / "handle.json") or {}
         sandbox = _read_json(state / "sandbox.json") or {}
-        running = _alive(handle.pid, record.get("shim_start")) or _alive(
+        # The recorded pid, not the caller's: a handle rebuilt from the store (rendezvous,
+        # the attach endpoints) has none, and an attached one-off has only its shim until
+        # a client comes.
+        shim_pid = record.get("handle", {}).get("pid", handle.pid)
+        running = _alive(shim_pid, record.get("shim_start")) or _alive(
             sandbox.get("pid"), sandbox.get("start")
         )
         if not running:  # the shim vanished without a word (killed from outside)
@@ -277,6 +304,8 @@ class LocalBackend:
     def remove(self, handle: DynoHandle) -> None:
         if self.inspect(handle).running:
             self.stop(handle, grace=0)
+        if self.before_remove is not None:
+            self.before_remove(handle)
         state = self.root / handle.dyno_id
         record = _read_json(state / "handle.json")
         network = None
@@ -292,6 +321,10 @@ class LocalBackend:
     def log_path(self, handle: DynoHandle) -> Path:
         """Where a (not attached) dyno's stdout and stderr go, for the log stream to follow."""
         return self.root / handle.dyno_id / "log"
+
+    def cgroup(self, dyno_id: str) -> DynoCgroup:
+        """A dyno's cgroups, which runtime metrics read (logs/runtime_metrics.py)."""
+        return DynoCgroup(_cgroup_name(dyno_id), self.controllers, self.settings.cgroup_root)
 
     def _cgroup(self, handle: DynoHandle) -> DynoCgroup:
         name = _cgroup_name(handle.dyno_id)
@@ -380,6 +413,15 @@ class LocalBackend:
             return pids
         sandbox = _read_json(state / "sandbox.json")
         return _descendants(int(sandbox["pid"])) if sandbox else []
+
+    def _waiting_shim(self, state: Path) -> int | None:
+        """The shim of an attached one-off still waiting for its client: no sandbox yet,
+        nothing in the dyno's cgroups, so it is the one process to stop."""
+        if (state / "sandbox.json").exists() or (state / "exit").exists():
+            return None
+        record = _read_json(state / "handle.json") or {}
+        pid = record.get("handle", {}).get("pid")
+        return pid if _alive(pid, record.get("shim_start")) else None
 
     def _wait_gone(self, handle: DynoHandle, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
