@@ -34,6 +34,7 @@ class KikuServer:
         self.data_dir = data_dir
         self.api_port = free_port()
         self.router_port = free_port()
+        self.router_tls_port = free_port()
         self.rendezvous_port = free_port()
         self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen[str] | None = None
@@ -54,6 +55,8 @@ class KikuServer:
                 str(self.api_port),
                 "--router-port",
                 str(self.router_port),
+                "--router-tls-port",
+                str(self.router_tls_port),
                 "--rendezvous-port",
                 str(self.rendezvous_port),
             ],

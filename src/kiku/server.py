@@ -112,18 +112,26 @@ def routing_parts(platform: Platform) -> list[Part]:
     """The route feed, and the router process it feeds (which outlives kiku server)."""
     from kiku.routing.feed import RouteFeed
     from kiku.routing.processes import RouterProcesses
+    from kiku.tls import LocalCA
 
     settings = platform.settings
     run_dir = settings.data_dir / "run"
     routes = run_dir / "routes.sock"
+    # The HTTPS port's own certificate, for every APP.DOMAIN, from kiku's local CA.
+    domain = settings.domain.lower()
+    cert, key = LocalCA(platform.tls_dir).issue(f"router-{domain}", (f"*.{domain}", domain))
     return [
-        RouteFeed(platform.store, routes, settings.web_host),
+        RouteFeed(platform.store, routes, settings.web_host, cert_dir=platform.tls_dir / "sni"),
         RouterProcesses(
             run_dir,
             settings.data_dir / "logs" / "router.log",
             host=settings.router_host,
             port=settings.router_port,
             routes_socket=routes,
+            tls_port=settings.router_tls_port,
+            tls_cert=cert,
+            tls_key=key,
+            workers=settings.router_workers,
         ),
     ]
 

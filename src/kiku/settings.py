@@ -10,6 +10,7 @@ from pathlib import Path
 DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_API_PORT = 5100
 DEFAULT_ROUTER_PORT = 8080
+DEFAULT_ROUTER_TLS_PORT = 8443
 DEFAULT_RENDEZVOUS_PORT = 5101
 DEFAULT_DOMAIN = "localhost"
 # Heroku's API budget: 4500 requests per account per hour (HEROKU_BEHAVIOUR §10.5).
@@ -26,6 +27,7 @@ _NUMBERS = {
     "apps_per_account": "KIKU_APPS_PER_ACCOUNT",
     "build_memory_mb": "KIKU_BUILD_MEMORY_MB",
     "build_timeout": "KIKU_BUILD_TIMEOUT",
+    "router_workers": "KIKU_ROUTER_WORKERS",
 }
 
 
@@ -58,6 +60,10 @@ class Settings:
     api_port: int = DEFAULT_API_PORT
     router_port: int = DEFAULT_ROUTER_PORT
     router_host: str = "0.0.0.0"
+    # HTTPS, with kiku's local CA's certificate for *.DOMAIN (and users' for custom domains).
+    router_tls_port: int = DEFAULT_ROUTER_TLS_PORT
+    # Router processes sharing the ports (SO_REUSEPORT); 0: one per core.
+    router_workers: int = 0
     # TLS attach for one-off dynos (Heroku's rendezvous://), for the official Heroku CLI.
     rendezvous_port: int = DEFAULT_RENDEZVOUS_PORT
     domain: str = DEFAULT_DOMAIN

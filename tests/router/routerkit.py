@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -15,6 +16,7 @@ from typing import Any
 import uvloop
 
 from kiku.router import Router, RouterConfig
+from kiku.router.tls import Certificates
 
 FAST = RouterConfig(
     connect_timeout=0.5,
@@ -54,6 +56,7 @@ class FeedServer:
         self.dir = tempfile.mkdtemp(prefix="kiku-feed-")
         self.path = os.path.join(self.dir, "routes.sock")
         self.routes: dict[str, Any] = {}
+        self.certs: dict[str, str] = {}
         self.writers: list[asyncio.StreamWriter] = []
         self.server: asyncio.Server | None = None
         self.connects = 0
@@ -68,7 +71,8 @@ class FeedServer:
         await writer.drain()
 
     def _line(self) -> bytes:
-        return json.dumps({"type": "snapshot", "routes": self.routes}).encode() + b"\n"
+        message = {"type": "snapshot", "routes": self.routes, "certs": self.certs}
+        return json.dumps(message).encode() + b"\n"
 
     async def send(self, routes: dict[str, Any]) -> None:
         self.routes = routes
@@ -105,6 +109,11 @@ class LogReceiver:
         self.sock.setblocking(False)
         self.datagrams: list[bytes] = []
 
+    def follow(self) -> None:
+        """Read datagrams as they come, as logplex does (the kernel queues only
+        net.unix.max_dgram_qlen of them, 10 by default, before senders get EAGAIN)."""
+        asyncio.get_running_loop().add_reader(self.sock.fileno(), self.receive)
+
     def receive(self) -> list[str]:
         """Every line that has arrived so far (all datagrams read)."""
         while True:
@@ -122,6 +131,8 @@ class LogReceiver:
         return self.receive()
 
     def close(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop().remove_reader(self.sock.fileno())
         self.sock.close()
         if os.path.exists(self.path):
             os.unlink(self.path)
@@ -337,13 +348,22 @@ class Stack:
         return self.lines
 
 
-async def stack(config: RouterConfig = FAST, routes: dict[str, Any] | None = None) -> Stack:
+async def stack(
+    config: RouterConfig = FAST,
+    routes: dict[str, Any] | None = None,
+    *,
+    certificates: Certificates | None = None,
+    certs: dict[str, str] | None = None,
+) -> Stack:
     feed = FeedServer()
     feed.routes = routes or {}
+    feed.certs = certs or {}
     await feed.start()
     lines: list[str] = []
-    router = Router(config, routes_socket=feed.path, log=lines.append)
+    router = Router(config, routes_socket=feed.path, log=lines.append, certificates=certificates)
     await router.start("127.0.0.1", 0)
+    if certificates is not None:
+        await router.start_tls("127.0.0.1", 0)
     s = Stack(router, feed, lines)
     assert router.feed is not None
     for _ in range(200):

@@ -108,3 +108,52 @@ def test_custom_domains_share_the_apps_route(platform: Platform) -> None:
     routes = table(platform)
     assert routes["www.example.com"] == routes["routed.localhost"]
     assert routes["*.example.org"]["app_id"] == app_id
+
+
+def test_custom_domains_certificates_become_0600_files(platform: Platform, tmp_path: Path) -> None:
+    from certkit import TestCA
+    from kiku.routing.feed import prune_cert_files
+    from kiku.store.models import Domain, SniEndpoint
+
+    app_id = make_app(platform)
+    pem = TestCA().issue("*.example.com")
+    with platform.store.session() as db:
+        endpoint = SniEndpoint(
+            app_id=app_id, name="misty-meadow-1", certificate_chain=pem.cert, private_key=pem.key
+        )
+        db.add(endpoint)
+        db.flush()
+        db.add(Domain(app_id=app_id, hostname="www.example.com", kind="custom"))
+        db.add(Domain(app_id=app_id, hostname="other.net", kind="custom"))
+    cert_dir = tmp_path / "sni"
+    certs = snapshot(platform.store, platform.settings.web_host, cert_dir)["certs"]
+    assert list(certs) == ["www.example.com"]  # covered by *.example.com; other.net is not
+    path = Path(certs["www.example.com"])
+    assert path.parent == cert_dir and path.stat().st_mode & 0o777 == 0o600
+    assert path.read_text() == pem.cert.strip() + "\n" + pem.key.strip() + "\n"
+    stale = cert_dir / "gone-0000.pem"
+    stale.write_text("old")
+    prune_cert_files(cert_dir, set(certs.values()))
+    assert not stale.exists() and path.exists()
+
+
+def test_local_ca_issues_the_routers_wildcard_certificate(tmp_path: Path) -> None:
+    import ssl
+
+    from kiku.tls import LocalCA
+
+    ca = LocalCA(tmp_path / "tls")
+    cert, key = ca.issue("router-kiku.test", ("*.kiku.test", "kiku.test"))
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert ca.ca_key.stat().st_mode & 0o777 == 0o600
+    assert ca.issue("router-kiku.test", ("*.kiku.test", "kiku.test")) == (cert, key)
+    first = cert.read_bytes()
+    ca.issue("router-kiku.test", ("*.kiku.test", "kiku.test"))
+    assert cert.read_bytes() == first  # kept while it fits
+    context = ssl.create_default_context(cafile=str(ca.ca_cert))
+    context.load_cert_chain(cert, key)  # the key belongs to the certificate
+    ca.ca_key.unlink()  # a data dir from before kiku kept the CA key: a new CA
+    old_ca = ca.ca_cert.read_bytes()
+    ca.issue("router-kiku.test", ("*.other.test", "other.test"))
+    assert cert.read_bytes() != first and ca.ca_cert.read_bytes() != old_ca
+    assert ca.ca_key.exists() and ca.cert.exists()

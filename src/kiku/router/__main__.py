@@ -1,20 +1,25 @@
 """`python -m kiku.router --host 0.0.0.0 --port 8080 --routes-socket PATH
-[--log-socket PATH] [--workers N]`.
+[--log-socket PATH] [--tls-port 8443 --tls-cert PEM --tls-key KEY] [--workers N]`.
 
-Log lines go to logplex as datagrams on `--log-socket` (router/logsink.py); without it,
-to stdout (running the router by hand)."""
+N worker processes (default: one per core) each listen on the same ports with SO_REUSEPORT,
+so the kernel spreads connections over them; a worker that dies is started again. Log
+lines go to logplex as datagrams on `--log-socket` (router/logsink.py); without it, to
+stdout (running the router by hand).
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
+import time
+from multiprocessing.process import BaseProcess
 
-from kiku.router.logsink import DatagramLog
-from kiku.router.server import Router
+# The workers' code lives in a module of its own: spawned processes must import it by name.
+from kiku.router.worker import run_worker
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -23,32 +28,69 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--routes-socket", required=True)
     parser.add_argument("--log-socket", default=None)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--tls-port", type=int, default=None)
+    parser.add_argument("--tls-cert", default=None, help="PEM certificate (chain) for *.DOMAIN")
+    parser.add_argument("--tls-key", default=None)
+    parser.add_argument("--workers", type=int, default=0, help="processes [one per core]")
     parser.add_argument("--grace", type=float, default=10.0)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.tls_port is not None and not args.tls_cert:
+        parser.error("--tls-port needs --tls-cert (and --tls-key unless the PEM holds the key)")
+    args.workers = args.workers if args.workers > 0 else os.cpu_count() or 1
+    return args
 
 
-async def serve(args: argparse.Namespace) -> None:
-    log = DatagramLog(args.log_socket) if args.log_socket else None
-    router = Router(routes_socket=args.routes_socket, log=log)
-    await router.start(args.host, args.port, reuse_port=args.workers > 1)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await router.stop(args.grace)
-    if log is not None:
-        log.close()
+class Workers:
+    """The parent of N router processes: starts them, restarts any that dies, and passes
+    SIGTERM/SIGINT on (each finishes its in-flight requests, then exits)."""
 
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.context = multiprocessing.get_context("spawn")
+        self.procs: list[BaseProcess] = []
+        self.started: list[float] = []
+        self.stopping = False
 
-def run_worker(args: argparse.Namespace) -> None:
-    try:
-        import uvloop
+    def _spawn(self) -> BaseProcess:
+        proc = self.context.Process(target=run_worker, args=(self.args,), name="kiku-router")
+        proc.start()
+        return proc
 
-        uvloop.run(serve(args))
-    except ImportError:  # pragma: no cover
-        asyncio.run(serve(args))
+    def _forward(self, signum: int, _frame: object) -> None:
+        self.stopping = True
+        for proc in self.procs:
+            if proc.pid is not None and proc.exitcode is None:
+                os.kill(proc.pid, signum)
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._forward)
+        signal.signal(signal.SIGINT, self._forward)
+        for _ in range(self.args.workers):
+            self.procs.append(self._spawn())
+            self.started.append(time.monotonic())
+        while not self.stopping:
+            multiprocessing.connection.wait([p.sentinel for p in self.procs], timeout=0.2)
+            for i, proc in enumerate(self.procs):
+                if proc.exitcode is None or self.stopping:
+                    continue
+                print(
+                    f"router worker {proc.pid} exited with {proc.exitcode}; starting another",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                if time.monotonic() - self.started[i] < 1.0:
+                    time.sleep(1.0)  # dying at once (a port taken?): do not spin
+                if not self.stopping:
+                    self.procs[i] = self._spawn()
+                    self.started[i] = time.monotonic()
+        self._forward(signal.SIGTERM, None)  # a worker started as the signal came, too
+        code = 0
+        for proc in self.procs:
+            proc.join()
+            # A worker still starting when the signal came dies of it: a clean stop too.
+            if proc.exitcode not in (0, -signal.SIGTERM, -signal.SIGINT):
+                code = code or proc.exitcode or 1
+        return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,23 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers <= 1:
         run_worker(args)
         return 0
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=run_worker, args=(args,)) for _ in range(args.workers)]
-    for p in procs:
-        p.start()
-
-    def forward(signum: int, _frame: object) -> None:
-        for p in procs:
-            if p.pid is not None:
-                os.kill(p.pid, signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    code = 0
-    for p in procs:
-        p.join()
-        code = code or (p.exitcode or 0)
-    return code
+    return Workers(args).run()
 
 
 if __name__ == "__main__":

@@ -647,5 +647,5 @@ class ProxyCycle:
             f"{self.app_id} {prefix}{head}method={self.req.method.decode('latin-1')} "
             f'path="{path}" host={self.req.host} request_id={self.req.request_id} '
             f'fwd="{self.req.fwd}" dyno={dyno} connect={connect} service={service_s} '
-            f"status={status} bytes={self.bytes} protocol={self.config.proto}"
+            f"status={status} bytes={self.bytes} protocol={self.protocol.proto}"
         )

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 
 from kiku.router.table import RouteTable
+from kiku.router.tls import Certificates
 
 
 class RouteFeed:
@@ -24,9 +25,11 @@ class RouteFeed:
         min_backoff: float = 0.1,
         max_backoff: float = 2.0,
         warn: Callable[[str], None] | None = None,
+        certificates: Certificates | None = None,
     ) -> None:
         self.path = path
         self.table = table
+        self.certificates = certificates
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
         self._warn = warn if warn is not None else _stderr
@@ -75,6 +78,8 @@ class RouteFeed:
             try:
                 message = json.loads(line)
                 if message.get("type") == "snapshot":
+                    if self.certificates is not None:
+                        self.certificates.apply(message.get("certs", {}))
                     self.table.apply_snapshot(message)
                     self.snapshots += 1
                     got_one = True

@@ -23,11 +23,14 @@ class _TooLarge(Exception):
 
 
 class RouterProtocol(asyncio.Protocol):
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, proto: str | None = None, port: int | None = None) -> None:
         # Global state
         self.router = router
         self.config = router.config
         self.loop = asyncio.get_running_loop()
+        # The listener: X-Forwarded-Proto and -Port, the log's protocol=
+        self.proto = proto or router.config.proto
+        self.port = port or router.port
         # Per-connection state
         self.transport: asyncio.Transport | None = None
         self.reading: ReadGate = None  # type: ignore[assignment]
@@ -121,8 +124,8 @@ class RouterProtocol(asyncio.Protocol):
             parser.should_keep_alive(),
             self.headers,
             self.client_ip,
-            self.router.port,
-            self.config.proto,
+            self.port,
+            self.proto,
         )
         router = self.router
         cycle = ProxyCycle(
@@ -189,7 +192,7 @@ class RouterProtocol(asyncio.Protocol):
         self.router.log(
             f'- at=error code=H26 desc="Request Error" cause="bad request" method= path="" '
             f'host= request_id= fwd="{self.client_ip}" dyno= connect= service= status=400 '
-            f"bytes={len(data)} protocol={self.config.proto}"
+            f"bytes={len(data)} protocol={self.proto}"
         )
         if not self.cycles and self.transport is not None:
             self.transport.write(data)

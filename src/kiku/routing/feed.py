@@ -16,21 +16,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from kiku.apps.certs import covers, describe
 from kiku.store import Store
-from kiku.store.models import App, Domain, Dyno, Formation
+from kiku.store.models import App, Domain, Dyno, Formation, SniEndpoint
 
 
-def snapshot(store: Store, host_for: Callable[[str], str]) -> dict[str, Any]:
-    """Every app's host, its up web dynos and what state its web process is in."""
+def snapshot(
+    store: Store, host_for: Callable[[str], str], cert_dir: Path | None = None
+) -> dict[str, Any]:
+    """Every app's host, its up web dynos and what state its web process is in; with a
+    `cert_dir`, also each custom domain's certificate file (written there)."""
     routes: dict[str, Any] = {}
+    certs: dict[str, str] = {}
     with store.session() as db:
         dynos: dict[str, list[Dyno]] = {}
         query = select(Dyno).where(Dyno.type == "web", Dyno.one_off.is_(False))
@@ -43,6 +50,8 @@ def snapshot(store: Store, host_for: Callable[[str], str]) -> dict[str, Any]:
         custom: dict[str, list[str]] = {}
         for domain in db.scalars(select(Domain).order_by(Domain.hostname)):
             custom.setdefault(domain.app_id, []).append(domain.hostname)
+        if cert_dir is not None:
+            certs = _certificates(db, cert_dir)
         for app in db.scalars(select(App)):
             web = dynos.get(app.id, [])
             up = [d for d in web if d.state == "up" and d.address and d.port]
@@ -56,7 +65,50 @@ def snapshot(store: Store, host_for: Callable[[str], str]) -> dict[str, Any]:
             routes[host_for(app.name)] = route
             for hostname in custom.get(app.id, ()):
                 routes[hostname] = route
-    return {"type": "snapshot", "routes": routes}
+    return {"type": "snapshot", "routes": routes, "certs": certs}
+
+
+def _certificates(db: Session, cert_dir: Path) -> dict[str, str]:
+    """Custom hostname -> certificate file: the domain's own SNI endpoint, else one of its
+    app's endpoints that covers it; domains without either get kiku's default."""
+    endpoints: dict[str, list[SniEndpoint]] = {}
+    for endpoint in db.scalars(select(SniEndpoint).order_by(SniEndpoint.created_at)):
+        endpoints.setdefault(endpoint.app_id, []).append(endpoint)
+    if not endpoints:
+        return {}
+    names = {e.id: describe(e.certificate_chain).domains for es in endpoints.values() for e in es}
+    certs: dict[str, str] = {}
+    for domain in db.scalars(select(Domain).where(Domain.app_id.in_(endpoints))):
+        candidates = endpoints[domain.app_id]
+        chosen = next((e for e in candidates if e.id == domain.sni_endpoint_id), None)
+        if chosen is None:
+            chosen = next((e for e in candidates if covers(names[e.id], domain.hostname)), None)
+        if chosen is not None:
+            certs[domain.hostname] = str(_cert_file(cert_dir, chosen))
+    return certs
+
+
+def _cert_file(cert_dir: Path, endpoint: SniEndpoint) -> Path:
+    """The chain and key in one 0600 file, named by content: routers reload on a new name."""
+    data = f"{endpoint.certificate_chain.strip()}\n{endpoint.private_key.strip()}\n".encode()
+    path = cert_dir / f"{endpoint.id}-{hashlib.sha256(data).hexdigest()[:16]}.pem"
+    if not path.exists():
+        cert_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        partial = path.with_suffix(".tmp")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        partial.replace(path)
+    return path
+
+
+def prune_cert_files(cert_dir: Path, keep: Collection[str]) -> None:
+    """Remove certificate files no snapshot names any more (removed or replaced certs)."""
+    if not cert_dir.is_dir():
+        return
+    for path in cert_dir.glob("*.pem"):
+        if str(path) not in keep:
+            path.unlink(missing_ok=True)
 
 
 def _state(web: list[Dyno], up: list[Dyno], quantity: int) -> str:
@@ -75,12 +127,20 @@ class RouteFeed:
     name = "route-feed"
 
     def __init__(
-        self, store: Store, socket_path: Path, host_for: Callable[[str], str], interval: float = 0.1
+        self,
+        store: Store,
+        socket_path: Path,
+        host_for: Callable[[str], str],
+        interval: float = 0.1,
+        *,
+        cert_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.socket_path = socket_path
         self.host_for = host_for
         self.interval = interval
+        # Custom domains' certificates, as files routers load (the feed carries names only).
+        self.cert_dir = cert_dir
         self._stopped = asyncio.Event()
         self._current = b""
         self._changed = asyncio.Condition()
@@ -108,8 +168,14 @@ class RouteFeed:
         self._stopped.set()
 
     async def _read(self) -> bytes:
-        table = await asyncio.to_thread(snapshot, self.store, self.host_for)
-        return json.dumps(table, sort_keys=True).encode() + b"\n"
+        return await asyncio.to_thread(self._snapshot)
+
+    def _snapshot(self) -> bytes:
+        table = snapshot(self.store, self.host_for, self.cert_dir)
+        data = json.dumps(table, sort_keys=True).encode() + b"\n"
+        if self.cert_dir is not None and data != self._current:
+            prune_cert_files(self.cert_dir, set(table["certs"].values()))
+        return data
 
     async def _serve(self, _reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sent = b""

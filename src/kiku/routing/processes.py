@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("kiku.routing")
 
@@ -42,7 +43,10 @@ class RouterProcesses:
         port: int,
         routes_socket: Path,
         log_socket: Path | None = None,
-        workers: int = 1,
+        tls_port: int | None = None,
+        tls_cert: Path | None = None,
+        tls_key: Path | None = None,
+        workers: int = 0,
         check_every: float = 1.0,
     ) -> None:
         self.record = run_dir / "router.json"
@@ -53,24 +57,32 @@ class RouterProcesses:
         # Request log lines go to logplex on this socket, not to `log_file`, which keeps
         # only the router's own complaints.
         self.log_socket = log_socket or routes_socket.parent / "logplex.sock"
-        self.workers = workers
+        # HTTPS: kiku's certificate for *.DOMAIN; custom domains' own come through the feed.
+        self.tls_port = tls_port
+        self.tls_cert = tls_cert
+        self.tls_key = tls_key
+        self.workers = workers  # 0: one per core
         self.check_every = check_every
         self._stopped = asyncio.Event()
 
     def running(self) -> int | None:
-        """The pid of our router if it runs (and listens where we want), else None."""
-        try:
-            record = json.loads(self.record.read_text())
-        except (OSError, ValueError):
-            return None
+        """The pid of our router if it runs (started with the command we would use), else
+        None."""
+        record = self._record()
         pid = int(record.get("pid", 0))
-        same = record.get("port") == self.port and record.get("host") == self.host
+        same = record.get("command") == self.command()
         if pid and same and _start_time(pid) == record.get("start_time"):
             return pid
         return None
 
-    def start(self) -> int:
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+    def _record(self) -> dict[str, Any]:
+        try:
+            record = json.loads(self.record.read_text())
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def command(self) -> list[str]:
         command = [
             sys.executable,
             "-m",
@@ -86,6 +98,15 @@ class RouterProcesses:
             "--workers",
             str(self.workers),
         ]
+        if self.tls_port is not None and self.tls_cert is not None:
+            command += ["--tls-port", str(self.tls_port), "--tls-cert", str(self.tls_cert)]
+            if self.tls_key is not None:
+                command += ["--tls-key", str(self.tls_key)]
+        return command
+
+    def start(self) -> int:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        command = self.command()
         with self.log_file.open("ab") as out:
             process = subprocess.Popen(
                 command,
@@ -99,6 +120,7 @@ class RouterProcesses:
             "start_time": _start_time(process.pid),
             "host": self.host,
             "port": self.port,
+            "command": command,
         }
         self.record.parent.mkdir(parents=True, exist_ok=True)
         self.record.write_text(json.dumps(record))
@@ -110,6 +132,9 @@ class RouterProcesses:
             log.info("router already running (pid %d): adopted", pid)
         while not self._stopped.is_set():
             if self.running() is None:
+                # A router started otherwise (other ports, certificate, workers) goes first:
+                # two on one port would share it.
+                await asyncio.to_thread(stop_router, self.record.parent)
                 pid = await asyncio.to_thread(self.start)
                 log.info("router started (pid %d) on %s:%d", pid, self.host, self.port)
             with contextlib.suppress(TimeoutError):

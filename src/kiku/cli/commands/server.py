@@ -16,6 +16,7 @@ from kiku.settings import (
     DEFAULT_API_PORT,
     DEFAULT_RENDEZVOUS_PORT,
     DEFAULT_ROUTER_PORT,
+    DEFAULT_ROUTER_TLS_PORT,
     Settings,
 )
 
@@ -33,6 +34,19 @@ def _ready(settings: Settings) -> None:
 @click.option("--api-host", default=DEFAULT_API_HOST, show_default=True)
 @click.option("--api-port", type=int, default=DEFAULT_API_PORT, show_default=True)
 @click.option("--router-port", type=int, default=DEFAULT_ROUTER_PORT, show_default=True)
+@click.option(
+    "--router-tls-port",
+    type=int,
+    default=DEFAULT_ROUTER_TLS_PORT,
+    show_default=True,
+    help="HTTPS port of the router (kiku's local CA signs its *.DOMAIN certificate).",
+)
+@click.option(
+    "--router-workers",
+    type=int,
+    default=None,
+    help="Router processes sharing the ports [one per core; KIKU_ROUTER_WORKERS].",
+)
 @click.option("--domain", default=None, help="Apps are served at APP.DOMAIN [localhost].")
 @click.option(
     "--rendezvous-port",
@@ -46,6 +60,8 @@ def server(
     api_host: str,
     api_port: int,
     router_port: int,
+    router_tls_port: int,
+    router_workers: int | None,
     domain: str | None,
     rendezvous_port: int,
 ) -> None:
@@ -60,6 +76,8 @@ def server(
             api_host=api_host,
             api_port=api_port,
             router_port=router_port,
+            router_tls_port=router_tls_port,
+            router_workers=router_workers,
             domain=domain,
             rendezvous_port=rendezvous_port,
         )

@@ -1,0 +1,40 @@
+"""One router worker process: the router on its event loop until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from kiku.router.logsink import DatagramLog
+from kiku.router.server import Router
+from kiku.router.tls import Certificates, server_context
+
+
+async def serve(args: argparse.Namespace) -> None:
+    log = DatagramLog(args.log_socket) if args.log_socket else None
+    certificates = None
+    if args.tls_port is not None:
+        certificates = Certificates(server_context(args.tls_cert, args.tls_key))
+    router = Router(routes_socket=args.routes_socket, log=log, certificates=certificates)
+    shared = args.workers > 1
+    await router.start(args.host, args.port, reuse_port=shared)
+    if args.tls_port is not None:
+        await router.start_tls(args.host, args.tls_port, reuse_port=shared)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await router.stop(args.grace)
+    if log is not None:
+        log.close()
+
+
+def run_worker(args: argparse.Namespace) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(serve(args))
+    except ImportError:  # pragma: no cover
+        asyncio.run(serve(args))

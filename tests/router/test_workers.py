@@ -1,0 +1,119 @@
+"""`python -m kiku.router --workers N`: N processes on the same ports (SO_REUSEPORT), each
+fed routes; a worker that dies is replaced; SIGTERM stops them all."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from certkit import TestCA
+from router.routerkit import Client, Dyno, FeedServer, LogReceiver, route, run
+from router.test_feed_and_log import _free_port
+
+
+def children(pid: int) -> list[int]:
+    """The router workers under `pid` (not multiprocessing's resource tracker)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    found = [int(p) for p in path.read_text().split()] if path.exists() else []
+    return [p for p in found if b"spawn_main" in _cmdline(p)]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+async def until(check, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+@run
+async def test_workers_share_the_ports_and_are_replaced_when_they_die() -> None:
+    ca = TestCA()
+    pem = ca.issue("*.kiku.test", "kiku.test")
+    fd, cert_file = tempfile.mkstemp(suffix=".pem")
+    with os.fdopen(fd, "w") as out:
+        out.write(pem.cert + pem.key)
+    d = await Dyno().start()
+    feed = FeedServer()
+    feed.routes = {"app.kiku.test": route("app", d.backend)}
+    await feed.start()
+    logplex = LogReceiver()
+    logplex.follow()
+    port, tls_port = _free_port(), _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kiku.router",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--tls-port",
+            str(tls_port),
+            "--tls-cert",
+            cert_file,
+            "--routes-socket",
+            feed.path,
+            "--log-socket",
+            logplex.path,
+            "--workers",
+            "2",
+        ],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        await until(lambda: feed.connects >= 2)  # each worker reads the feed
+        await asyncio.sleep(0.2)
+        workers = children(proc.pid)
+        assert len(workers) == 2
+        for _ in range(20):  # new connections: the kernel spreads them over both
+            c = await Client.connect(port)
+            assert (await c.get(host="app.kiku.test")).status == 200
+            c.close()
+        context = ssl.create_default_context(cadata=ca.pem)
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", tls_port, ssl=context, server_hostname="app.kiku.test"
+        )
+        r = await Client(reader, writer).get(host="app.kiku.test")
+        assert r.status == 200
+        writer.close()
+        lines = await logplex.wait(21)
+        assert len(lines) == 21 and lines[-1].endswith("protocol=https")
+
+        os.kill(workers[0], signal.SIGKILL)
+        await until(lambda: feed.connects >= 3)  # a new worker took its place
+        assert len(children(proc.pid)) == 2 and workers[0] not in children(proc.pid)
+        for _ in range(10):
+            c = await Client.connect(port)
+            assert (await c.get(host="app.kiku.test")).status == 200
+            c.close()
+
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.get_running_loop().run_in_executor(None, proc.wait, 15)
+        assert code == 0
+        assert proc.stderr is not None
+        assert b"exited with -9; starting another" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            for pid in children(proc.pid):
+                os.kill(pid, signal.SIGKILL)
+            proc.kill()
+            proc.wait()
+        await feed.close()
+        await d.stop()
+        logplex.close()
+        os.unlink(cert_file)
