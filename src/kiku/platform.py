@@ -18,6 +18,7 @@ from kiku.build.compiler import CompileLimits, SlugCompiler
 from kiku.events import AppEvents
 from kiku.git.repos import Repos
 from kiku.logs.logplex import Logplex
+from kiku.logs.metrics import Metrics
 from kiku.settings import Settings
 from kiku.store import Store
 
@@ -46,6 +47,7 @@ class Platform:
     blobs: BlobStore
     compiler: SlugCompiler
     logplex: Logplex
+    metrics: Metrics
     events: AppEvents
 
     @classmethod
@@ -63,6 +65,8 @@ class Platform:
 
         logplex = Logplex(settings.data_dir / "logs" / "apps", clock=clock)
         events = AppEvents(logplex)
+        metrics = Metrics(settings.data_dir / "logs" / "metrics", clock=clock)
+        logplex.watch(metrics)
 
         return cls(
             settings=settings,
@@ -83,6 +87,7 @@ class Platform:
                 ),
             ),
             logplex=logplex,
+            metrics=metrics,
             events=events,
         )
 

@@ -102,9 +102,14 @@ class ApiPart:
 def default_parts(platform: Platform) -> list[Part]:
     from kiku.build.builder import Builder
     from kiku.git.receiver import PushReceiver
+    from kiku.logs.metrics import MetricsPart
 
     builder = Builder(platform, platform.compiler, platform.blobs)
-    parts: list[Part] = [PushReceiver(builder, platform.build_socket), ApiPart(platform)]
+    parts: list[Part] = [
+        PushReceiver(builder, platform.build_socket),
+        ApiPart(platform),
+        MetricsPart(platform.metrics),
+    ]
     return dyno_parts(platform) + routing_parts(platform) + parts
 
 
@@ -144,6 +149,7 @@ def dyno_parts(platform: Platform) -> list[Part]:
     from kiku.dynos.manager import DynoManager
     from kiku.dynos.part import DynoManagerPart
     from kiku.dynos.rendezvous import RendezvousPart, Secrets, server_context
+    from kiku.logs.runtime_metrics import RuntimeMetricsPart
     from kiku.tls import LocalCA
 
     settings = platform.settings
@@ -161,7 +167,8 @@ def dyno_parts(platform: Platform) -> list[Part]:
         server_context(ca.cert, ca.key),
         bind(settings.api_host, settings.rendezvous_port, "--rendezvous-port"),
     )
-    return [DynoManagerPart(DynoManager(platform.store, backend, platform.blobs)), rendezvous]
+    manager = DynoManager(platform.store, backend, platform.blobs)
+    return [DynoManagerPart(manager), rendezvous, RuntimeMetricsPart.on(platform, backend)]
 
 
 class Server:

@@ -27,6 +27,7 @@ _NUMBERS = {
     "apps_per_account": "KIKU_APPS_PER_ACCOUNT",
     "build_memory_mb": "KIKU_BUILD_MEMORY_MB",
     "build_timeout": "KIKU_BUILD_TIMEOUT",
+    "runtime_metrics_interval": "KIKU_RUNTIME_METRICS_INTERVAL",
     "router_workers": "KIKU_ROUTER_WORKERS",
 }
 
@@ -74,6 +75,8 @@ class Settings:
     # A build's memory and time (Heroku: compile time 15 min); see build/compiler.py.
     build_memory_mb: int = 2048
     build_timeout: int = 15 * 60
+    # Seconds between a dyno's runtime metrics samples (Heroku: about every 20 s).
+    runtime_metrics_interval: int = 20
     # The dynos' stack root filesystem; scripts/build-stack.sh builds it (make install).
     stack_dir: Path = Path("/var/lib/kiku/stacks/kiku-24")
     extra: Mapping[str, str] = field(default_factory=dict)

@@ -132,8 +132,9 @@ def test_stacks(api: TestClient, token: dict[str, str]) -> None:
 
 def test_labs_features(api: TestClient, token: dict[str, str]) -> None:
     listed = api.get("/apps/rel/features", headers=token).json()
-    assert [f["name"] for f in listed] == ["runtime-dyno-metadata"]
-    assert listed[0]["enabled"] is False
+    by_name = {f["name"]: f for f in listed}
+    assert {"runtime-dyno-metadata", "log-runtime-metrics"} <= by_name.keys()
+    assert by_name["runtime-dyno-metadata"]["enabled"] is False
     assert_valid_list("app-feature", listed)
     on = api.patch(
         "/apps/rel/features/runtime-dyno-metadata", headers=token, json={"enabled": True}

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from kiku.errors import NotFound
 
 RUNTIME_DYNO_METADATA = "runtime-dyno-metadata"
+LOG_RUNTIME_METRICS = "log-runtime-metrics"
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,14 @@ FEATURES = {
             "(HEROKU_APP_ID, HEROKU_RELEASE_VERSION, HEROKU_SLUG_COMMIT, ...), from the "
             "next release on.",
             "https://devcenter.heroku.com/articles/dyno-metadata",
+        ),
+        Feature(
+            LOG_RUNTIME_METRICS,
+            "Log runtime metrics",
+            "Each running dyno's load average and memory in the app's logs every 20 seconds "
+            "(heroku[web.1]: source=web.1 ... sample#memory_total=...), from the next sample "
+            "on: unlike Heroku, no restart is needed.",
+            "https://devcenter.heroku.com/articles/log-runtime-metrics",
         ),
     )
 }

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "run",
     "stack",
     "features",
+    "metrics",
     "maintenance",
     "domains",
     "certs",

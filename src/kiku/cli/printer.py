@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 APP_STYLE = "magenta"
@@ -86,6 +87,25 @@ class Printer:
     def json(self, data: Any) -> None:
         """Machine-readable output for `--json`."""
         self._print(json.dumps(data, indent=2, ensure_ascii=False))
+
+    def table(
+        self, headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()
+    ) -> None:
+        """A compact table: bold headers, no borders; the columns in `right` (numbers) are
+        aligned right. Never squeezed to the terminal: cells stay whole."""
+        table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="bold")
+        for index, header in enumerate(headers):
+            table.add_column(header, justify="right" if index in right else "left", no_wrap=True)
+        for row in rows:
+            table.add_row(*row)
+        console = self._console(False)
+        natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+        width = console.width
+        console.width = max(width, natural)  # print() never goes wider than the console
+        try:
+            console.print(table)
+        finally:
+            console.width = width
 
     def key_values(self, rows: Sequence[tuple[str, str | Sequence[str]]]) -> None:
         """Aligned `Key:   value` lines; a list value continues under the first."""

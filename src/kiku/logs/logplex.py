@@ -33,6 +33,11 @@ class Sink(Protocol):
         """Take one line without blocking; called with the logplex lock held, in order."""
 
 
+class Watcher(Protocol):
+    def observe(self, app_id: str, line: LogLine) -> None:
+        """Every app's lines (metrics); as `Sink.offer`: never blocking, lock held, in order."""
+
+
 class Channel:
     """One app's stream: its recent lines, its sinks, lines not yet on disk."""
 
@@ -74,7 +79,7 @@ class Logplex:
         self.history_size = history
         self.clock = clock
         self._channels: dict[str, Channel] = {}
-        self._watchers: list[Sink] = []
+        self._watchers: list[Watcher] = []
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -111,8 +116,8 @@ class Logplex:
                 channel.unwritten.append(line)
                 for sink in channel.sinks:
                     sink.offer(line)
-                for sink in self._watchers:
-                    sink.offer(line)
+                for watcher in self._watchers:
+                    watcher.observe(app_id, line)
 
     def history(
         self, app_id: str, lines: int, *, source: str | None = None, dyno: str | None = None
@@ -145,10 +150,10 @@ class Logplex:
             if channel is not None and sink in channel.sinks:
                 channel.sinks.remove(sink)
 
-    def watch(self, sink: Sink) -> None:
-        """Offer every app's lines to `sink` (metrics)."""
+    def watch(self, watcher: Watcher) -> None:
+        """Show every app's lines to `watcher` (metrics), with the app's id."""
         with self._lock:
-            self._watchers.append(sink)
+            self._watchers.append(watcher)
 
     def forget(self, app_id: str) -> None:
         """The app is gone: drop its stream and its file."""
