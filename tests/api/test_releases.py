@@ -141,4 +141,4 @@ def test_labs_features(api: TestClient, token: dict[str, str]) -> None:
     )
     assert on.json()["enabled"] is True
     assert api.get("/apps/rel/features/runtime-dyno-metadata", headers=token).json()["enabled"]
-    assert api.get("/apps/rel/features/preboot", headers=token).status_code == 404
+    assert api.get("/apps/rel/features/no-such-feature", headers=token).status_code == 404

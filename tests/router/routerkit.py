@@ -46,6 +46,7 @@ def route(app: str, *backends: tuple[str, int], state: str = "up", **extra: Any)
             {"dyno": dyno, "address": "127.0.0.1", "port": port} for dyno, port in backends
         ],
         "state": state,
+        **{k: v for k, v in extra.items() if k != "maintenance"},
     }
 
 

@@ -157,3 +157,20 @@ def test_local_ca_issues_the_routers_wildcard_certificate(tmp_path: Path) -> Non
     ca.issue("router-kiku.test", ("*.other.test", "other.test"))
     assert cert.read_bytes() != first and ca.ca_cert.read_bytes() != old_ca
     assert ca.ca_key.exists() and ca.cert.exists()
+
+
+def test_affinity_and_page_urls_ride_on_the_route(platform: Platform) -> None:
+    app_id = make_app(platform)
+    assert "affinity" not in table(platform)["routed.localhost"]
+    with platform.store.session() as db:
+        app = db.get(App, app_id)
+        assert app is not None
+        app.features = ["http-session-affinity"]
+        app.config = {
+            "ERROR_PAGE_URL": "https://example.com/error.html",
+            "MAINTENANCE_PAGE_URL": "//example.com/down.html",
+        }
+    route = table(platform)["routed.localhost"]
+    assert route["affinity"] is True
+    assert route["error_page_url"] == "https://example.com/error.html"
+    assert route["maintenance_page_url"] == "//example.com/down.html"

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from kiku.errors import NotFound
 
 RUNTIME_DYNO_METADATA = "runtime-dyno-metadata"
+HTTP_SESSION_AFFINITY = "http-session-affinity"
+PREBOOT = "preboot"
 LOG_RUNTIME_METRICS = "log-runtime-metrics"
 
 
@@ -29,6 +31,20 @@ FEATURES = {
             "(HEROKU_APP_ID, HEROKU_RELEASE_VERSION, HEROKU_SLUG_COMMIT, ...), from the "
             "next release on.",
             "https://devcenter.heroku.com/articles/dyno-metadata",
+        ),
+        Feature(
+            HTTP_SESSION_AFFINITY,
+            "HTTP Session Affinity",
+            "The router pins each client to one web dyno with a heroku-session-affinity "
+            "cookie, while that dyno is up. Takes effect at once.",
+            "https://devcenter.heroku.com/articles/session-affinity",
+        ),
+        Feature(
+            PREBOOT,
+            "Preboot",
+            "On a deploy, restart or config change, new web dynos start and take traffic "
+            "before the old ones get SIGTERM. Takes effect from the next dyno replacement.",
+            "https://devcenter.heroku.com/articles/preboot",
         ),
         Feature(
             LOG_RUNTIME_METRICS,

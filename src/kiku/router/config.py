@@ -20,3 +20,8 @@ class RouterConfig:
     max_header_name: int = 1000
     max_headers: int = 1000
     body_buffer: int = 65536  # request body held while no dyno is connected yet
+    # Requests in flight or held per app on this router, per up web dyno (H11 above it;
+    # Heroku's current text: 200 x dynos per router).
+    backlog_per_dyno: int = 200
+    # Client connections per app on this router (H22 above it).
+    max_app_connections: int = 10000

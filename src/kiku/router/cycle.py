@@ -32,6 +32,19 @@ _REPLACED = frozenset(
     {b"x-forwarded-proto", b"x-forwarded-port", b"x-request-start", b"x-request-id"}
 )
 _NO_BODY_STATUS = frozenset({204, 304})
+# Heroku: an opaque, HttpOnly session cookie (HEROKU_BEHAVIOUR §3.9).
+_COOKIE_ATTRS = b"; Path=/; HttpOnly\r\n"
+
+
+_AFFINITY = b"heroku-session-affinity="
+
+
+def _affinity_cookie(value: bytes) -> bytes:
+    for part in value.split(b";"):
+        name, _, token = part.strip().partition(b"=")
+        if name == _AFFINITY[:-1]:
+            return token.strip()
+    return b""
 
 
 def is_hop(lname: bytes) -> bool:
@@ -46,6 +59,7 @@ class RequestHead:
     """A parsed client request, checked and rewritten for the dyno."""
 
     __slots__ = (
+        "affinity",
         "chunked",
         "close_after",
         "error",
@@ -77,6 +91,7 @@ class RequestHead:
         self.expect_continue = False
         self.close_after = False
         self.error: RouterError | None = None
+        self.affinity = b""  # the heroku-session-affinity cookie's value, if sent
 
 
 def build_request(
@@ -119,6 +134,8 @@ def build_request(
             request_id = value.strip()
         elif lname == b"upgrade":
             upgrade = value.strip().lower()
+        elif lname == b"cookie" and _AFFINITY in value:
+            req.affinity = _affinity_cookie(value) or req.affinity
         elif lname == b"expect":
             if value.strip().lower() == b"100-continue":
                 req.expect_continue = True
@@ -199,6 +216,9 @@ class ProxyCycle:
         self.tunnel_buffer: list[bytes] = []
         # The dyno side
         self.app_id = "-"
+        self.route: Route | None = None
+        self.counted = False  # in the app's backlog count (H11)
+        self.set_affinity = b""  # a new heroku-session-affinity cookie for the client
         self.backend: Backend | None = None
         self.conn: BackendConnection | None = None
         self.reused = False
@@ -247,8 +267,11 @@ class ProxyCycle:
                 self.reply(pages.NO_SUCH_APP)
                 return None
             self.app_id = route.app_id or "-"
+            self.route = route
             if route.maintenance:
                 self.reply(pages.H80)
+                return None
+            if not self.counted and not self._admit(route):
                 return None
             if route.state == UP and route.backends:
                 return route
@@ -266,16 +289,49 @@ class ProxyCycle:
             if self.finished:
                 return None
 
+    def _admit(self, route: Route) -> bool:
+        """Count this request against the app's limits on this router: client connections
+        (H22) and requests in flight or held (H11). False when it was refused."""
+        router = self.protocol.router
+        app_id = route.app_id
+        if self.protocol.app_id is None:
+            connections = router.app_connections.get(app_id, 0)
+            if connections >= self.config.max_app_connections:
+                self.req.close_after = True
+                self.reply(pages.H22)
+                return False
+            router.app_connections[app_id] = connections + 1
+            self.protocol.app_id = app_id
+        backlog = router.backlog.get(app_id, 0)
+        if backlog >= self.config.backlog_per_dyno * max(1, len(route.backends)):
+            self.reply(pages.H11)
+            return False
+        router.backlog[app_id] = backlog + 1
+        self.counted = True
+        return True
+
+    def _uncount(self) -> None:
+        if self.counted and self.route is not None:
+            self.counted = False
+            backlog = self.protocol.router.backlog
+            app_id = self.route.app_id
+            if backlog.get(app_id, 0) <= 1:
+                backlog.pop(app_id, None)
+            else:
+                backlog[app_id] -= 1
+
     async def _connect(self, route: Route) -> BackendConnection | None:
         error = pages.H21
         tries = min(self.config.connect_tries, len(route.backends))
-        for _ in range(tries):
-            backend = route.choose()
+        pinned = route.pinned(self.req.affinity) if route.affinity and self.req.affinity else None
+        for attempt in range(tries):
+            backend = pinned if attempt == 0 and pinned is not None else route.choose()
             assert backend is not None
             self.backend = backend
             conn = self.pool.acquire(backend)
             if conn is not None:
                 self.reused = True
+                self._pin(route, backend)
                 return conn
             t0 = self.loop.time()
             try:
@@ -288,10 +344,17 @@ class ProxyCycle:
             finally:
                 self.connect_ms += int((self.loop.time() - t0) * 1000)
             self.reused = False
+            self._pin(route, backend)
             return conn
         if not self.finished:
             self.reply(error)
         return None
+
+    def _pin(self, route: Route, backend: Backend) -> None:
+        """Session affinity: a client without a cookie for this dyno gets one."""
+        if route.affinity:
+            token = route.token(backend)
+            self.set_affinity = token if token != self.req.affinity else b""
 
     def _send(self, conn: BackendConnection) -> None:
         self.conn = conn
@@ -307,7 +370,8 @@ class ProxyCycle:
         if self.body_done and self.req.chunked:
             conn.write(b"0\r\n\r\n")
         self.sent_at = self.loop.time()
-        self._arm(self.config.first_byte_timeout, self._first_byte_timeout)
+        if self.body_done:  # else body_complete() starts the 30 s window
+            self._arm(self.config.first_byte_timeout, self._first_byte_timeout)
 
     # the request body, from the client
 
@@ -389,6 +453,8 @@ class ProxyCycle:
         if not has_rid:
             out += (b"X-Request-Id: ", self.req.request_id.encode(), b"\r\n")
         out.append(b"Via: 1.1 kiku\r\n")
+        if self.set_affinity:
+            out += (b"Set-Cookie: heroku-session-affinity=", self.set_affinity, _COOKIE_ATTRS)
         if not no_body and (chunked or not has_length):
             self.close_delimited = not chunked
             if self.req.http10:
@@ -554,11 +620,19 @@ class ProxyCycle:
             self._log(pages.H27, sock="client")
         self.finished = True
         self._cancel_timer()
+        self._uncount()
         if self.conn is not None:
             self.conn.close()
             self.conn = None
         if self.task is not None and not self.task.done():
             self.task.cancel()
+
+    def client_idle(self) -> None:
+        """The client sent part of its request, then nothing for the idle window: H28."""
+        if self.finished:
+            return
+        self._log(pages.H28)
+        self._abort()
 
     # timers
 
@@ -602,7 +676,7 @@ class ProxyCycle:
             extra = b"X-Request-Id: %b\r\n" % self.req.request_id.encode()
             if self.req.close_after or not self.req.keep_alive:
                 extra += b"Connection: close\r\n"
-            data = pages.response(error, extra)
+            data = pages.response(error, extra, self._custom_page(error))
             if self.req.method == b"HEAD":
                 data = data[: data.index(b"\r\n\r\n") + 4]
             self.bytes += len(data)
@@ -610,6 +684,15 @@ class ProxyCycle:
             self.protocol.write(data)
         self._log(None if error is pages.NO_SUCH_APP else error)
         self._finish()
+
+    def _custom_page(self, error: RouterError) -> str:
+        """The app's own page for this error (MAINTENANCE_PAGE_URL, ERROR_PAGE_URL)."""
+        route = self.route
+        if route is None:
+            return ""
+        if error is pages.H80:
+            return route.maintenance_page
+        return route.error_page if error.page == "application-error" else ""
 
     def _abort(self) -> None:
         self.req.close_after = True
@@ -623,6 +706,7 @@ class ProxyCycle:
             return
         self.finished = True
         self._cancel_timer()
+        self._uncount()
         self.protocol.cycle_done(self, self.req.keep_alive and not self.req.close_after)
 
     def _log(self, error: RouterError | None, sock: str = "") -> None:
@@ -632,7 +716,7 @@ class ProxyCycle:
         connect = f"{self.connect_ms}ms" if self.sent_at else ""
         path = self.req.path.decode("latin-1").replace('"', "%22")
         status = error.status if error is not None and not self.head_sent else self.status
-        if error is pages.H27:
+        if error is pages.H27 or error is pages.H28:
             status = 499
         prefix = f"sock={sock} " if sock else ""
         if error is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 _TEMPLATE = (
@@ -29,6 +30,7 @@ class RouterError:
 
 
 H10 = RouterError("H10", "App crashed", 503)
+H11 = RouterError("H11", "Backlog too deep", 503)
 H12 = RouterError("H12", "Request timeout", 503)
 H13 = RouterError("H13", "Connection closed without response", 503)
 H14 = RouterError("H14", "No web dynos running", 503)
@@ -38,9 +40,11 @@ H18 = RouterError("H18", "Server Request Interrupted", 503)
 H19 = RouterError("H19", "Backend connection timeout", 503)
 H20 = RouterError("H20", "App boot timeout", 503)
 H21 = RouterError("H21", "Backend connection refused", 503)
+H22 = RouterError("H22", "Connection limit reached", 503)
 H26 = RouterError("H26", "Request Error", 400, page="bad-request")
 H26_EXPECT = RouterError("H26", "Request Error", 417, page="bad-request")
 H27 = RouterError("H27", "Client Request Interrupted", 499, at="warning")
+H28 = RouterError("H28", "Client Connection Idle", 499, at="warning")
 H80 = RouterError("H80", "Maintenance mode", 503, at="info", page="maintenance-mode")
 NO_SUCH_APP = RouterError("", "", 404, at="info", page="no-such-app")
 
@@ -72,13 +76,54 @@ def _render(page: str, status: int) -> bytes:
     return head.encode() + b"%s\r\n" + body
 
 
-_RESPONSES: dict[tuple[str, int], bytes] = {}
+_RESPONSES: dict[tuple[str, int, str], bytes] = {}
 
 
-def response(error: RouterError, extra_headers: bytes = b"") -> bytes:
-    """The whole response for `error`; `extra_headers` are CRLF-terminated header lines."""
-    key = (error.page, error.status)
+def response(error: RouterError, extra_headers: bytes = b"", custom_url: str = "") -> bytes:
+    """The whole response for `error`; `extra_headers` are CRLF-terminated header lines.
+
+    With `custom_url` (the app's ERROR_PAGE_URL or MAINTENANCE_PAGE_URL), the page is the
+    app's own, shown as Heroku does: in a full-window iframe, so its relative links to
+    images and CSS resolve against where it is stored. The status stays the error's."""
+    key = (error.page, error.status, custom_url)
     template = _RESPONSES.get(key)
     if template is None:
-        template = _RESPONSES[key] = _render(error.page, error.status)
+        if len(_RESPONSES) > 1000:  # custom URLs come and go with config vars
+            _RESPONSES.clear()
+        if custom_url:
+            template = _render_custom(error.page, error.status, custom_url)
+        else:
+            template = _render(error.page, error.status)
+        _RESPONSES[key] = template
     return template.replace(b"%s", extra_headers, 1)
+
+
+_CUSTOM = (
+    '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n'
+    "<style>html,body,iframe{{margin:0;padding:0;border:0;width:100%;height:100%;"
+    "overflow:hidden;display:block}}</style>\n</head>\n<body>\n"
+    '<iframe src="{url}" title="{title}"></iframe>\n</body>\n</html>\n'
+)
+
+
+def _render_custom(page: str, status: int, url: str) -> bytes:
+    title = html.escape(_PAGES[page][0])
+    body = _CUSTOM.format(title=title, url=html.escape(url, quote=True)).encode()
+    reason = _REASONS.get(status, "Error")
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\n"
+        "Content-Type: text/html; charset=utf-8\r\n"
+        "Cache-Control: no-cache, no-store\r\n"
+        f"Content-Length: {len(body)}\r\n"
+    )
+    return head.encode() + b"%s\r\n" + body
+
+
+def page_url(value: str) -> str:
+    """An ERROR_PAGE_URL / MAINTENANCE_PAGE_URL kiku will show: absolute http(s) or
+    protocol-relative (`//host/page.html`); anything else is ignored ('')."""
+    value = value.strip()
+    absolute = value.startswith(("https://", "http://", "//")) and len(value) <= 2048
+    if absolute and not any(c.isspace() or ord(c) < 32 for c in value):
+        return value
+    return ""

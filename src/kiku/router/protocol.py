@@ -40,6 +40,11 @@ class RouterProtocol(asyncio.Protocol):
         self.upgraded = False
         self.closing = False
         self.idle_handle: asyncio.TimerHandle | None = None
+        self.app_id: str | None = None  # the app its first request went to (H22 counts)
+        # A request half sent: when the client last sent a byte, and the H28 timer.
+        self.in_request = False
+        self.last_rx = 0.0
+        self.client_timer: asyncio.TimerHandle | None = None
         # Per-request state
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
@@ -56,6 +61,7 @@ class RouterProtocol(asyncio.Protocol):
         self._idle()
 
     def data_received(self, data: bytes) -> None:
+        self.last_rx = self.loop.time()
         if self.idle_handle is not None:
             self.idle_handle.cancel()
             self.idle_handle = None
@@ -81,6 +87,14 @@ class RouterProtocol(asyncio.Protocol):
         self.router.connections.discard(self)
         if self.idle_handle is not None:
             self.idle_handle.cancel()
+        if self.client_timer is not None:
+            self.client_timer.cancel()
+        if self.app_id is not None:
+            counts = self.router.app_connections
+            if counts.get(self.app_id, 0) <= 1:
+                counts.pop(self.app_id, None)
+            else:
+                counts[self.app_id] -= 1
         for cycle in list(self.cycles):
             cycle.client_lost()
         self.cycles.clear()
@@ -100,6 +114,11 @@ class RouterProtocol(asyncio.Protocol):
         self.url = b""
         self.headers = []
         self.ignore = False
+        self.in_request = True
+        if self.client_timer is None:
+            self.client_timer = self.loop.call_later(
+                self.config.idle_timeout, self._client_idle_check
+            )
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -141,6 +160,7 @@ class RouterProtocol(asyncio.Protocol):
         self.cycles[-1].feed_body(body)
 
     def on_message_complete(self) -> None:
+        self.in_request = False
         self.cycles[-1].body_complete()
 
     # used by cycles
@@ -167,6 +187,39 @@ class RouterProtocol(asyncio.Protocol):
         """Stop taking requests: close now if idle, else after the current response."""
         self.closing = True
         if not self.cycles and self.transport is not None:
+            self.transport.close()
+
+    def _client_idle_check(self) -> None:
+        """H28: a request begun, then no byte from the client for the idle window (55 s).
+        One timer per connection, pushed back while bytes come: no timer per read."""
+        self.client_timer = None
+        if not self.in_request or self.transport is None or self.upgraded:
+            return
+        idle = self.loop.time() - self.last_rx
+        if self.reading.paused:  # we are not reading (back-pressure): not the client's fault
+            idle = 0.0
+        if idle < self.config.idle_timeout:
+            self.client_timer = self.loop.call_later(
+                self.config.idle_timeout - idle, self._client_idle_check
+            )
+            return
+        self.in_request = False
+        self.reading.pause(PIPELINE)
+        cycle = self.cycles[-1] if self.cycles else None
+        if cycle is not None and not cycle.body_done:
+            cycle.client_idle()
+            return
+        # Headers never completed: no cycle to tell, the protocol logs it.
+        method = self.parser.get_method().decode("latin-1") if self.url else ""
+        path = self.url.decode("latin-1").replace('"', "%22")
+        self.router.log(
+            f'{self.app_id or "-"} at=warning code=H28 desc="Client Connection Idle" '
+            f'method={method} path="{path}" host= request_id= fwd="{self.client_ip}" dyno= '
+            f"connect= service= status=499 bytes=0 protocol={self.proto}"
+        )
+        if self.cycles:
+            self.cycles[-1].req.close_after = True  # after the response under way
+        else:
             self.transport.close()
 
     def _idle(self) -> None:

@@ -43,6 +43,10 @@ class Router:
             else None
         )
         self.connections: set[RouterProtocol] = set()
+        # Per app on this router (routers do not coordinate, as Heroku's): client
+        # connections (H22) and requests in flight or held for a dyno (H11).
+        self.app_connections: dict[str, int] = {}
+        self.backlog: dict[str, int] = {}
         self.server: asyncio.Server | None = None
         self.tls_server: asyncio.Server | None = None
         self.port = 0

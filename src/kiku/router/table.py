@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from kiku.router.pages import page_url
 
 UP, STARTING, CRASHED, NONE = "up", "starting", "crashed", "none"
 
@@ -17,6 +21,13 @@ class Backend:
     port: int
 
 
+def affinity_token(app_id: str, backend: Backend) -> bytes:
+    """The `heroku-session-affinity` cookie value pinning a client to `backend`: opaque,
+    and the same in every router worker (no shared state needed)."""
+    seed = f"{app_id} {backend.dyno} {backend.address}:{backend.port}".encode()
+    return base64.urlsafe_b64encode(hashlib.sha256(seed).digest()[:16]).rstrip(b"=")
+
+
 @dataclass(slots=True)
 class Route:
     """One host's app: its backends (web dynos that are up) and what state it is in."""
@@ -26,7 +37,13 @@ class Route:
     state: str = NONE
     maintenance: bool = False
     backends: tuple[Backend, ...] = ()
+    # Labs http-session-affinity: a cookie pins each client to one dyno while it is up.
+    affinity: bool = False
+    # ERROR_PAGE_URL and MAINTENANCE_PAGE_URL: pages shown (in an iframe) instead of kiku's.
+    error_page: str = ""
+    maintenance_page: str = ""
     _next: int = field(default=0, repr=False, compare=False)
+    _pins: dict[bytes, Backend] | None = field(default=None, repr=False, compare=False)
 
     def choose(self) -> Backend | None:
         """The next backend, round-robin; None when there is none."""
@@ -35,6 +52,22 @@ class Route:
         backend = self.backends[self._next % len(self.backends)]
         self._next += 1
         return backend
+
+    def pinned(self, token: bytes) -> Backend | None:
+        """The up backend an affinity cookie names, if it is still up."""
+        return self._pinning().get(token)
+
+    def token(self, backend: Backend) -> bytes:
+        """The affinity cookie value for `backend`."""
+        for token, pinned in self._pinning().items():
+            if pinned == backend:
+                return token
+        return affinity_token(self.app_id, backend)
+
+    def _pinning(self) -> dict[bytes, Backend]:
+        if self._pins is None:
+            self._pins = {affinity_token(self.app_id, b): b for b in self.backends}
+        return self._pins
 
 
 def parse_route(data: Mapping[str, Any]) -> Route:
@@ -47,6 +80,9 @@ def parse_route(data: Mapping[str, Any]) -> Route:
         state=str(data.get("state", NONE)),
         maintenance=bool(data.get("maintenance", False)),
         backends=backends,
+        affinity=bool(data.get("affinity", False)),
+        error_page=page_url(str(data.get("error_page_url") or "")),
+        maintenance_page=page_url(str(data.get("maintenance_page_url") or "")),
     )
 
 

@@ -5,7 +5,11 @@ snapshot (kiku.router.feed reads them):
 
     {"type": "snapshot", "routes": {"myapp.localhost": {"app": "myapp", "app_id": "...",
      "maintenance": false, "state": "up",
-     "backends": [{"dyno": "web.1", "address": "10.213.0.2", "port": 5000}]}}}
+     "backends": [{"dyno": "web.1", "address": "10.213.0.2", "port": 5000}]}},
+     "certs": {"www.example.com": "/data/tls/sni/<endpoint id>-<hash>.pem"}}
+
+A route may also carry `"affinity": true` (labs http-session-affinity) and the app's
+`"error_page_url"` / `"maintenance_page_url"` (its ERROR_PAGE_URL, MAINTENANCE_PAGE_URL).
 
 An app's custom domains (`kiku domains:add`, maybe `*.example.com`) map to the same route
 as its default host. A new snapshot goes out whenever the table changes; the router keeps
@@ -27,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiku.apps.certs import covers, describe
+from kiku.apps.features import HTTP_SESSION_AFFINITY
 from kiku.store import Store
 from kiku.store.models import App, Domain, Dyno, Formation, SniEndpoint
 
@@ -61,6 +66,7 @@ def snapshot(
                 "maintenance": app.maintenance,
                 "state": _state(web, up, wanted.get(app.id, 0)),
                 "backends": [{"dyno": d.name, "address": d.address, "port": d.port} for d in up],
+                **_extras(app),
             }
             routes[host_for(app.name)] = route
             for hostname in custom.get(app.id, ()):
@@ -109,6 +115,22 @@ def prune_cert_files(cert_dir: Path, keep: Collection[str]) -> None:
     for path in cert_dir.glob("*.pem"):
         if str(path) not in keep:
             path.unlink(missing_ok=True)
+
+
+def _extras(app: App) -> dict[str, Any]:
+    """What only some apps have: session affinity and their own error and maintenance
+    pages (config vars, as on Heroku)."""
+    extras: dict[str, Any] = {}
+    if HTTP_SESSION_AFFINITY in (app.features or []):
+        extras["affinity"] = True
+    config = app.config or {}
+    for var, key in (
+        ("ERROR_PAGE_URL", "error_page_url"),
+        ("MAINTENANCE_PAGE_URL", "maintenance_page_url"),
+    ):
+        if config.get(var):
+            extras[key] = str(config[var])
+    return extras
 
 
 def _state(web: list[Dyno], up: list[Dyno], quantity: int) -> str:
