@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiku.apps.features import RUNTIME_DYNO_METADATA
+from kiku.apps.features import PREBOOT, RUNTIME_DYNO_METADATA
 from kiku.apps.releases import RELEASE_TYPE, Releases
 from kiku.build.blobs import BlobStore
 from kiku.dynos.backend import Backend, DynoHandle, DynoSpec
@@ -63,6 +63,8 @@ class Slot:
     restart_requested_at: datetime | None
     # Labs runtime-dyno-metadata, as it was when the release was made.
     metadata: bool = False
+    # Labs preboot, as it is now: a replacement web dyno takes traffic before the old stops.
+    preboot: bool = False
 
 
 @dataclass
@@ -79,6 +81,8 @@ class Tracked:
     last_r14: float = field(default=-1e9)
     # When daily cycling restarts it: 24 h after its start plus a jitter of its own.
     cycle_at: float = float("inf")
+    # Preboot: the dyno it replaces, still up and routed (its row stays) until this one is.
+    outgoing: Tracked | None = None
 
 
 def tcp_probe(address: str, port: int) -> bool:
@@ -179,6 +183,11 @@ class DynoManager:
             self._one_off_pass(db)
 
     def _step(self, tracked: Tracked, slot: Slot, request: str | None) -> None:
+        outgoing = tracked.outgoing
+        if outgoing is not None and not self.backend.inspect(outgoing.handle).running:
+            # prebooting, and the old dyno died meanwhile: nothing to keep routed
+            tracked.outgoing = None
+            self._stop_soon(outgoing)
         status = self.backend.inspect(tracked.handle)
         if tracked.state in (DynoState.STARTING, DynoState.UP) and not status.running:
             return self._on_exit(tracked, status.exit_code, status.oom_killed)
@@ -202,6 +211,10 @@ class DynoManager:
         if handle.port is None or (handle.address and self._probe(handle.address, handle.port)):
             # starting -> up (a web dyno once it has bound $PORT)
             self._set_state(tracked, DynoState.UP)
+            if tracked.outgoing is not None:
+                # preboot: traffic moves to this dyno now; the old one drains, then stops
+                self._stop_soon(tracked.outgoing)
+                tracked.outgoing = None
         elif self._clock() - tracked.started > BOOT_TIMEOUT:
             # starting -> crashed: R10
             self._event(
@@ -238,14 +251,30 @@ class DynoManager:
             self.backend.remove(tracked.handle)
             crashes = tracked.crashes
             self._start(slot, crashes=crashes, note="Restarting")
+            # a prebooting replacement that crashed: the old dyno still serves meanwhile
+            self.tracked[(slot.app_id, slot.name)].outgoing = tracked.outgoing
 
     def _replace(self, tracked: Tracked, slot: Slot, note: str) -> None:
         # As Heroku: the replacement starts as soon as SIGTERM is on its way to the old
-        # dyno; for a moment both share the name.
-        self._stop_soon(tracked)
+        # dyno; for a moment both share the name. With preboot, an up web dyno keeps
+        # serving (and its row stays) until the replacement is up.
+        outgoing, tracked.outgoing = tracked.outgoing, None
+        if slot.preboot and slot.type == "web" and tracked.state == DynoState.UP:
+            if outgoing is not None:
+                self._stop_soon(outgoing)
+            outgoing = tracked
+        else:
+            self._stop_soon(tracked)
+            if outgoing is not None and not slot.preboot:
+                self._stop_soon(outgoing)
+                outgoing = None
         self._start(slot, note=note)
+        self.tracked[(slot.app_id, slot.name)].outgoing = outgoing
 
     def _retire(self, key: tuple[str, str], tracked: Tracked) -> None:
+        if tracked.outgoing is not None:
+            self._stop_soon(tracked.outgoing)
+            tracked.outgoing = None
         self._stop_soon(tracked)
         del self.tracked[key]
 
@@ -476,6 +505,7 @@ class DynoManager:
                         env={**release.config, **_metadata(app, release)},
                         restart_requested_at=formation.restart_requested_at,
                         metadata=RUNTIME_DYNO_METADATA in (release.features or []),
+                        preboot=PREBOOT in (app.features or []),
                     )
         return slots
 
@@ -492,7 +522,9 @@ class DynoManager:
         rows = {row.id: row for row in db.scalars(formation_rows)}
         now = datetime.fromtimestamp(self._wall(), UTC)
         live = set()
-        for tracked in self.tracked.values():
+        for current in self.tracked.values():
+            # While a replacement preboots, the row is still the old, routed dyno's.
+            tracked = current.outgoing or current
             slot, handle = tracked.slot, tracked.handle
             live.add(handle.dyno_id)
             row = rows.get(handle.dyno_id)
