@@ -81,6 +81,7 @@ class Platform:
             compiler=SlugCompiler(
                 settings.data_dir / "cache",
                 uv=find_uv(),
+                stack_dir=settings.stack_dir,
                 limits=CompileLimits(
                     timeout=settings.build_timeout,
                     memory_bytes=settings.build_memory_mb * 1024 * 1024,

@@ -514,6 +514,43 @@ def test_custom_buildpack_from_a_local_git_repo(owner: Pusher) -> None:
     assert [b["url"] for b in builds[0]["buildpacks"]] == [reference]
 
 
+def test_builds_run_in_the_stack_sandbox_without_the_data_dir(owner: Pusher) -> None:
+    data = owner.server.data_dir
+    pack = owner.repo(
+        "probe-buildpack",
+        {
+            "bin/detect": "#!/usr/bin/env bash\necho Probe\n",
+            "bin/compile": (
+                "#!/bin/bash\n"
+                'echo "       stack=$(cat /etc/kiku-stack) uid=$(id -u) at=$1"\n'
+                f'ls {data} >/dev/null 2>&1 && echo "       data dir: visible"\n'
+                f'cat {data}/kiku.db >/dev/null 2>&1 && echo "       kiku.db: readable"\n'
+                'ls /root/.ssh >/dev/null 2>&1 && echo "       /root/.ssh: visible"\n'
+                'touch /etc/written 2>/dev/null && echo "       stack: writable"\n'
+                'echo "       done probing"\n'
+            ),
+        },
+        executable=("bin/detect", "bin/compile"),
+    )
+    pack.commit("buildpack")
+    owner.create_app("sandboxed-build")
+    owner.api.put(
+        "/apps/sandboxed-build/buildpack-installations",
+        json={"updates": [{"buildpack": f"file://{pack.path}"}]},
+    )
+    repo = owner.repo("sandboxed-build", {"Procfile": PROCFILE})
+    repo.commit("app")
+
+    result = owner.push(repo, "sandboxed-build")
+
+    assert_pushed(result)
+    out = result.output
+    assert "stack=kiku-24 1 uid=10000 at=/app" in out, out
+    assert "done probing" in out
+    assert "visible" not in out and "readable" not in out and "writable" not in out, out
+    assert "building on the kiku host" not in out
+
+
 def test_config_vars_and_rollback(owner: Pusher) -> None:
     owner.create_app("config-app")
     repo = owner.repo("config-app", {"Procfile": PROCFILE})

@@ -4,6 +4,10 @@ Heroku's classic pipeline (HEROKU_BEHAVIOUR §5.1): apply `.slugignore`, pick bu
 (configured, else detected), `bin/compile BUILD CACHE ENV` each in order with the previous
 ones' `export` sourced, `bin/release` of the last for default process types, the Procfile,
 then a tar.gz of the app with its SHA-256. It emits lines; it never prints.
+
+The buildpacks' scripts run in the build sandbox on the stack (`sandbox.py`): they see the
+build at /app, the cache at /tmp/cache, the config at /tmp/env. Where the host cannot
+sandbox, they run on the host and every build says so.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from kiku import procfile
 from kiku.build import buildpacks
 from kiku.build.buildpacks import BuildpackRef
 from kiku.build.limits import MemoryLimit
+from kiku.build.sandbox import BuildDirs, BuildRunner, HostRunner, build_runner
 from kiku.errors import KikuError
 
 Emit = Callable[[str], None]
@@ -81,10 +86,13 @@ class SlugCompiler:
         *,
         uv: Path | None = None,
         limits: CompileLimits | None = None,
+        stack_dir: Path | None = None,
+        runner: BuildRunner | None = None,
     ) -> None:
         self.cache_root = cache_root
         self.uv = uv
         self.limits = limits or CompileLimits()
+        self.runner = runner if runner is not None else build_runner(stack_dir, uv)
 
     def cache_dir(self, app_id: str) -> Path:
         return self.cache_root / app_id
@@ -95,19 +103,25 @@ class SlugCompiler:
     def compile(self, job: BuildInput, workdir: Path, emit: Emit) -> CompiledSlug:
         build_dir = job.source_dir
         emit(f"-----> Building on the {job.stack} stack")
+        if isinstance(self.runner, HostRunner):
+            emit(" !     Warning: building on the kiku host, not in the stack's sandbox:")
+            emit(f" !     {self.runner.reason}.")
         apply_slugignore(build_dir)
         packs_dir = workdir / "buildpacks"
         packs_dir.mkdir()
-        chosen = self._choose(job, build_dir, packs_dir, emit)
         env_dir = self._env_dir(job, workdir)
         cache = self.cache_dir(job.app_id)
         cache.mkdir(parents=True, exist_ok=True)
-        env = self._base_env(job, build_dir)
+        dirs = BuildDirs(build=build_dir, cache=cache, env=env_dir, buildpacks=packs_dir)
+        for path in (build_dir, cache, env_dir, packs_dir):
+            self.runner.own(path)
+        chosen = self._choose(job, dirs, emit)
+        env = self._base_env(job, dirs)
         framework = chosen[-1][1]
         for pack, _name in chosen:
-            self._compile_one(pack, build_dir, cache, env_dir, env, job, emit, framework)
-            env = _with_export(pack.directory / "export", env)
-        process_types = self._process_types(chosen[-1][0], build_dir, env, emit, framework)
+            self._compile_one(pack, dirs, env, job, emit, framework)
+            env = self._with_export(pack, dirs, env)
+        process_types = self._process_types(chosen[-1][0], dirs, env, emit, framework)
         slug = self._pack(build_dir, workdir, emit)
         return CompiledSlug(
             path=slug[0],
@@ -121,13 +135,13 @@ class SlugCompiler:
     # -- buildpacks ------------------------------------------------------------------------
 
     def _choose(
-        self, job: BuildInput, build_dir: Path, packs_dir: Path, emit: Emit
+        self, job: BuildInput, dirs: BuildDirs, emit: Emit
     ) -> list[tuple[BuildpackRef, str]]:
         if job.buildpacks:
             chosen = []
             for reference in job.buildpacks:
-                pack = buildpacks.fetch(reference, packs_dir)
-                name = _detect(pack, build_dir)
+                pack = self._fetch(reference, dirs)
+                name = self._detect(pack, dirs)
                 if name is None:
                     raise BuildFailed(f"App not compatible with buildpack: {reference}")
                 emit(f"-----> {name} app detected")
@@ -135,8 +149,8 @@ class SlugCompiler:
             return chosen
         emit("-----> Determining which buildpack to use for this app")
         for reference in buildpacks.DETECTION_ORDER:
-            pack = buildpacks.fetch(reference, packs_dir)
-            name = _detect(pack, build_dir)
+            pack = self._fetch(reference, dirs)
+            name = self._detect(pack, dirs)
             if name is not None:
                 emit(f"-----> {name} app detected")
                 return [(pack, name)]
@@ -147,6 +161,29 @@ class SlugCompiler:
             "       Add a Procfile, or set a buildpack with `kiku buildpacks:set`."
         )
 
+    def _fetch(self, reference: str, dirs: BuildDirs) -> BuildpackRef:
+        pack = buildpacks.fetch(reference, dirs.buildpacks)
+        self.runner.own(pack.directory)  # buildpacks may write into their own dir
+        return pack
+
+    def _detect(self, pack: BuildpackRef, dirs: BuildDirs) -> str | None:
+        detect = pack.directory / "bin" / "detect"
+        if not detect.exists():
+            return None
+        inside = [self.runner.path(dirs, detect), self.runner.path(dirs, dirs.build)]
+        command = self.runner.command(dirs, inside)
+        done = subprocess.run(
+            command.argv,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+            preexec_fn=command.preexec,
+        )
+        if done.returncode != 0:
+            return None
+        return done.stdout.strip().splitlines()[0] if done.stdout.strip() else "App"
+
     def _env_dir(self, job: BuildInput, workdir: Path) -> Path:
         env_dir = workdir / "env"
         env_dir.mkdir()
@@ -154,11 +191,11 @@ class SlugCompiler:
             (env_dir / key).write_text(value)
         return env_dir
 
-    def _base_env(self, job: BuildInput, build_dir: Path) -> dict[str, str]:
+    def _base_env(self, job: BuildInput, dirs: BuildDirs) -> dict[str, str]:
         # A clean environment: nothing of the platform's own (tokens, database URLs) leaks in.
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": str(build_dir),
+            "HOME": self.runner.path(dirs, dirs.build),
             "LANG": "C.UTF-8",
             "STACK": job.stack,
             "SOURCE_VERSION": job.commit,
@@ -167,29 +204,28 @@ class SlugCompiler:
             "DYNO": "build.1",
         }
         if self.uv is not None:
-            env["KIKU_UV"] = str(self.uv)
+            env["KIKU_UV"] = self.runner.uv(self.uv)
         return env
 
     def _compile_one(
         self,
         pack: BuildpackRef,
-        build_dir: Path,
-        cache: Path,
-        env_dir: Path,
+        dirs: BuildDirs,
         env: dict[str, str],
         job: BuildInput,
         emit: Emit,
         framework: str,
     ) -> None:
-        command = [
-            str(pack.directory / "bin" / "compile"),
-            str(build_dir),
-            str(cache),
-            str(env_dir),
-        ]
+        inside = [pack.directory / "bin" / "compile", dirs.build, dirs.cache, dirs.env]
+        command = self.runner.command(dirs, [self.runner.path(dirs, path) for path in inside])
         limit = MemoryLimit(f"build-{job.build_id}", self.limits.memory_bytes)
+
+        def enter() -> None:  # in the child, before exec: the cgroup, then the sandbox
+            limit.enter()
+            command.preexec()
+
         try:
-            code = run_streaming(command, env, build_dir, emit, self.limits.timeout, limit.enter)
+            code = run_streaming(command.argv, env, dirs.build, emit, self.limits.timeout, enter)
             if limit.oom_killed():
                 raise BuildFailed(
                     "Build ran out of memory and was killed (limit "
@@ -208,12 +244,15 @@ class SlugCompiler:
             )
 
     def _process_types(
-        self, last: BuildpackRef, build_dir: Path, env: dict[str, str], emit: Emit, framework: str
+        self, last: BuildpackRef, dirs: BuildDirs, env: dict[str, str], emit: Emit, framework: str
     ) -> dict[str, str]:
-        defaults = _release_defaults(last, build_dir, env)
+        defaults = self._release_defaults(last, dirs, env)
         emit("-----> Discovering process types")
-        path = build_dir / "Procfile"
+        path = dirs.build / "Procfile"
         declared: dict[str, str] = {}
+        # kiku reads the Procfile outside the sandbox: never through a link out of the app.
+        if path.is_symlink() and not path.resolve().is_relative_to(dirs.build.resolve()):
+            raise BuildFailed("The Procfile is a link to outside the app.", framework=framework)
         if path.exists():
             try:
                 declared = procfile.parse(path.read_text(errors="replace"))
@@ -224,6 +263,52 @@ class SlugCompiler:
         if extra:
             emit(f"       Default types for buildpack -> {', '.join(sorted(extra))}")
         return {**extra, **declared}
+
+    def _release_defaults(
+        self, pack: BuildpackRef, dirs: BuildDirs, env: dict[str, str]
+    ) -> dict[str, str]:
+        release = pack.directory / "bin" / "release"
+        if not release.exists():
+            return {}
+        inside = [self.runner.path(dirs, release), self.runner.path(dirs, dirs.build)]
+        command = self.runner.command(dirs, inside)
+        done = subprocess.run(
+            command.argv,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            preexec_fn=command.preexec,
+        )
+        if done.returncode != 0:
+            raise BuildFailed(f"bin/release of {pack.reference} failed: {done.stderr.strip()}")
+        try:
+            data = yaml.safe_load(done.stdout) or {}
+        except yaml.YAMLError as exc:
+            raise BuildFailed(
+                f"bin/release of {pack.reference} printed invalid YAML: {exc}"
+            ) from exc
+        types = data.get("default_process_types") or {} if isinstance(data, dict) else {}
+        return {str(k): str(v) for k, v in types.items()} if isinstance(types, dict) else {}
+
+    def _with_export(
+        self, pack: BuildpackRef, dirs: BuildDirs, env: dict[str, str]
+    ) -> dict[str, str]:
+        """The environment after sourcing a buildpack's `export` file (for later buildpacks),
+        sourced where the buildpacks run: it is the buildpack's code."""
+        path = pack.directory / "export"
+        if not path.exists():
+            return env
+        script = 'set -a; . "$1" >/dev/null; env -0'
+        inside = ["bash", "-c", script, "export", self.runner.path(dirs, path)]
+        command = self.runner.command(dirs, inside)
+        done = subprocess.run(
+            command.argv, capture_output=True, env=env, timeout=30, preexec_fn=command.preexec
+        )
+        if done.returncode != 0:
+            return env
+        pairs = (item.split("=", 1) for item in done.stdout.decode().split("\0") if "=" in item)
+        return {key: value for key, value in pairs}
 
     # -- the slug --------------------------------------------------------------------------
 
@@ -318,53 +403,6 @@ class _Killer:
         self.fired = True
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-
-
-def _detect(pack: BuildpackRef, build_dir: Path) -> str | None:
-    detect = pack.directory / "bin" / "detect"
-    if not detect.exists():
-        return None
-    done = subprocess.run(
-        [str(detect), str(build_dir)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
-    )
-    if done.returncode != 0:
-        return None
-    return done.stdout.strip().splitlines()[0] if done.stdout.strip() else "App"
-
-
-def _release_defaults(pack: BuildpackRef, build_dir: Path, env: dict[str, str]) -> dict[str, str]:
-    release = pack.directory / "bin" / "release"
-    if not release.exists():
-        return {}
-    done = subprocess.run(
-        [str(release), str(build_dir)], capture_output=True, text=True, env=env, timeout=60
-    )
-    if done.returncode != 0:
-        raise BuildFailed(f"bin/release of {pack.reference} failed: {done.stderr.strip()}")
-    try:
-        data = yaml.safe_load(done.stdout) or {}
-    except yaml.YAMLError as exc:
-        raise BuildFailed(f"bin/release of {pack.reference} printed invalid YAML: {exc}") from exc
-    types = data.get("default_process_types") or {} if isinstance(data, dict) else {}
-    return {str(k): str(v) for k, v in types.items()} if isinstance(types, dict) else {}
-
-
-def _with_export(path: Path, env: dict[str, str]) -> dict[str, str]:
-    """The environment after sourcing a buildpack's `export` file (for later buildpacks)."""
-    if not path.exists():
-        return env
-    script = 'set -a; . "$1" >/dev/null; env -0'
-    done = subprocess.run(
-        ["bash", "-c", script, "export", str(path)], capture_output=True, env=env, timeout=30
-    )
-    if done.returncode != 0:
-        return env
-    pairs = (item.split("=", 1) for item in done.stdout.decode().split("\0") if "=" in item)
-    return {key: value for key, value in pairs}
 
 
 def apply_slugignore(build_dir: Path) -> None:
