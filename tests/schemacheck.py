@@ -55,6 +55,7 @@ RESOURCES = (
     "dyno",
     "stack",
     "app-feature",
+    "log-drain",
 )
 
 

@@ -17,6 +17,7 @@ from kiku.build.blobs import BlobStore
 from kiku.build.compiler import CompileLimits, SlugCompiler
 from kiku.events import AppEvents
 from kiku.git.repos import Repos
+from kiku.logs.drains import Drains
 from kiku.logs.logplex import Logplex
 from kiku.logs.metrics import Metrics
 from kiku.settings import Settings
@@ -49,6 +50,7 @@ class Platform:
     logplex: Logplex
     metrics: Metrics
     events: AppEvents
+    drains: Drains
 
     @classmethod
     def build(
@@ -90,6 +92,7 @@ class Platform:
             logplex=logplex,
             metrics=metrics,
             events=events,
+            drains=Drains(logplex, store, ca_file=settings.drain_ca_file),
         )
 
     @property
@@ -105,6 +108,7 @@ class Platform:
         return datetime.fromtimestamp(self.clock(), UTC)
 
     def close(self) -> None:
+        self.drains.stop()
         self.logplex.flush()
         self.store.close()
 

@@ -102,6 +102,7 @@ class ApiPart:
 def default_parts(platform: Platform) -> list[Part]:
     from kiku.build.builder import Builder
     from kiku.git.receiver import PushReceiver
+    from kiku.logs.drains import DrainsPart
     from kiku.logs.metrics import MetricsPart
 
     builder = Builder(platform, platform.compiler, platform.blobs)
@@ -109,6 +110,7 @@ def default_parts(platform: Platform) -> list[Part]:
         PushReceiver(builder, platform.build_socket),
         ApiPart(platform),
         MetricsPart(platform.metrics),
+        DrainsPart(platform.drains),
     ]
     return dyno_parts(platform) + routing_parts(platform) + parts
 

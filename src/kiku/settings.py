@@ -79,6 +79,8 @@ class Settings:
     runtime_metrics_interval: int = 20
     # The dynos' stack root filesystem; scripts/build-stack.sh builds it (make install).
     stack_dir: Path = Path("/var/lib/kiku/stacks/kiku-24")
+    # CA certificates (PEM) that syslog+tls and https drains trust besides the system's.
+    drain_ca_file: Path | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -93,6 +95,8 @@ class Settings:
         }
         if environ.get("KIKU_STACK_DIR"):
             values["stack_dir"] = Path(environ["KIKU_STACK_DIR"])
+        if environ.get("KIKU_DRAIN_CA_FILE"):
+            values["drain_ca_file"] = Path(environ["KIKU_DRAIN_CA_FILE"])
         for name, variable in _NUMBERS.items():
             if environ.get(variable):
                 values[name] = _positive(variable, environ[variable])

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "maintenance",
     "domains",
     "certs",
+    "drains",
     "builds",
     "buildpacks",
     "local",
