@@ -33,6 +33,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -231,18 +232,22 @@ class LocalBackend:
             raise Unavailable(f"dyno {handle.name} did not end after SIGKILL")
 
     def exec_command(self, handle: DynoHandle, command: str) -> tuple[list[str], dict[str, str]]:
-        """argv and env to run `command` inside a running dyno (`ps:exec`, `ps:copy`): all
-        of the app process's namespaces, its user, /app, and its environment."""
+        """argv and env to run `command` inside a running dyno (`ps:exec`, `ps:copy`): its
+        cgroups (so what it runs counts against the dyno's memory, pids and cpu), all of the
+        app process's namespaces, its user, /app, and its environment."""
         sandbox = _read_json(self.root / handle.dyno_id / "sandbox.json")
         if not sandbox or not self.inspect(handle).running:
             raise Unavailable(f"dyno {handle.name} is not running")
-        inside = [pid for pid in _descendants(int(sandbox["pid"])) if pid != int(sandbox["pid"])]
+        # The app (PID 2 and up inside), not bwrap's init: that one exists while bwrap is
+        # still setting up the sandbox's mounts.
+        inside = [pid for pid in _descendants(int(sandbox["pid"])) if (_pid_in_dyno(pid) or 1) > 1]
         if not inside:
             raise Unavailable(f"dyno {handle.name} has no process to join yet")
         target = inside[0]
         raw = Path(f"/proc/{target}/environ").read_bytes().split(b"\0")
         env = dict(item.decode(errors="replace").split("=", 1) for item in raw if b"=" in item)
         argv = [
+            *self._join_cgroups(handle),
             shutil.which("nsenter") or "nsenter",
             "-t",
             str(target),
@@ -260,6 +265,19 @@ class LocalBackend:
             f"cd /app && {command}",
         ]
         return argv, env
+
+    def _join_cgroups(self, handle: DynoHandle) -> list[str]:
+        """A host shell that moves itself into the dyno's cgroups, then execs the rest of
+        the argv: everything it starts is limited and counted as the dyno's own. It runs
+        with the dyno's environment, so nothing in it expands a config var ("$$" only)."""
+        joins = [
+            f'echo "$$" > {shlex.quote(procs)}' for procs in self._cgroup(handle).procs_files()
+        ]
+        if not joins:
+            return []
+        failed = '{ echo "kiku: could not join the dyno\'s cgroups" >&2; exit 126; }'
+        script = f'{" && ".join(joins)} || {failed}; exec "$@"'
+        return ["/bin/sh", "-c", script, "kiku-exec"]
 
     def inspect(self, handle: DynoHandle) -> DynoStatus:
         state = self.root / handle.dyno_id
