@@ -117,3 +117,36 @@ async def test_workers_share_the_ports_and_are_replaced_when_they_die() -> None:
         await d.stop()
         logplex.close()
         os.unlink(cert_file)
+
+
+def test_workers_do_not_join_another_routers_port() -> None:
+    import socket
+
+    other = socket.socket()
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # as another router's worker
+    other.bind(("127.0.0.1", 0))
+    other.listen()
+    port = other.getsockname()[1]
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "kiku.router",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--routes-socket",
+                "/nonexistent/routes.sock",
+                "--workers",
+                "2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        other.close()
+    assert done.returncode == 2
+    assert f"127.0.0.1:{port} is in use" in done.stderr

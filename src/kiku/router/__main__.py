@@ -14,6 +14,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import socket
 import sys
 import time
 from multiprocessing.process import BaseProcess
@@ -93,11 +94,27 @@ class Workers:
         return code
 
 
+def taken(host: str, port: int) -> bool:
+    """Whether someone listens there: a bind without SO_REUSEPORT fails even against
+    SO_REUSEPORT listeners, which the workers' own binds would join silently."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.workers <= 1:
         run_worker(args)
         return 0
+    for port in (args.port, args.tls_port):
+        if port is not None and taken(args.host, port):
+            print(f"router: {args.host}:{port} is in use; not starting", file=sys.stderr)
+            return 2
     return Workers(args).run()
 
 
