@@ -110,6 +110,8 @@ def running_server(kiku: str, data_dir: Path) -> Iterator[Server]:
         str(api_port),
         "--router-port",
         str(router_port),
+        "--router-tls-port",
+        str(free_port()),
         "--rendezvous-port",
         str(free_port()),
     ]
