@@ -104,8 +104,9 @@ class SyslogReceiver:
         self.close()
 
     def text(self) -> list[str]:
+        """The messages received, each without the newline logplex ends a message with."""
         with self._lock:
-            return [m.decode() for m in self.messages]
+            return [m.decode().removesuffix("\n") for m in self.messages]
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[str]:
         wait_until(lambda: len(self.messages) >= count, timeout, f"{count} syslog messages")
@@ -179,7 +180,7 @@ class Request:
     def frames(self) -> list[str]:
         found, rest = frames(self.body)
         assert rest == b"", f"a partial frame at the end of a batch: {rest[:80]!r}"
-        return [frame.decode() for frame in found]
+        return [frame.decode().removesuffix("\n") for frame in found]
 
 
 class HttpsReceiver:

@@ -242,8 +242,8 @@ def test_https_frames_have_no_structured_data(logplex: Logplex, drains: list[Dra
         [request] = receiver.wait_for_requests(1)
         body = request.body.decode()
         message = body.split(" ", 1)[1]
-        assert re.fullmatch(
-            rf"<134>1 {TS} host heroku web\.3 - State changed from starting to up", message
+        assert re.fullmatch(  # logplex ends each message with a newline, counted
+            rf"<134>1 {TS} host heroku web\.3 - State changed from starting to up\n?", message
         )
         assert int(body.split(" ", 1)[0]) == len(message.encode())
 
