@@ -1,5 +1,7 @@
 """Deploys that run: the release phase in a real sandbox, then web dynos that answer."""
 
+import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -195,6 +197,115 @@ def test_ps_exec_and_ps_copy_reach_inside_a_running_dyno(
     assert (tmp_path / "out.txt").read_text() == "inside\n"
     missing = kiku("ps:copy", "nope.txt", "-a", "entered", "-o", str(tmp_path / "x"), env=env)
     assert missing.returncode == 1 and not (tmp_path / "x").exists()
+
+
+def _read_until(fd: int, wanted: bytes, timeout: float = 30) -> bytes:
+    import select
+
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while wanted not in seen:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise AssertionError(f"no {wanted!r} in {seen!r}")
+        seen += os.read(fd, 4096)
+    return seen
+
+
+def test_attached_terminal_takes_the_size_and_its_changes(
+    server: KikuServer, token: str, tmp_path: Path
+) -> None:
+    from websockets.sync.client import connect
+
+    deploy_once(server, token, tmp_path, "resize")
+    with server.client(token) as api:
+        dyno = api.post(
+            "/apps/resize/dynos",
+            json={
+                "command": "stty size; read x; stty size",
+                "attach": True,
+                "force_no_tty": False,
+                "env": {"COLUMNS": "100", "LINES": "30", "TERM": "xterm"},
+            },
+        ).json()
+    url = f"{server.url.replace('http', 'ws', 1)}/apps/resize/dynos/{dyno['name']}/attach"
+    output = b""
+    with connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        while b"30 100" not in output:  # the size the client announced at creation
+            output += ws.recv(timeout=30)  # type: ignore[operator]
+        ws.send(json.dumps({"resize": {"rows": 40, "cols": 120}}))
+        ws.send(b"go\r")
+        while b"40 120" not in output:
+            output += ws.recv(timeout=30)  # type: ignore[operator]
+        last = [frame for frame in ws if isinstance(frame, str)]
+    assert [json.loads(frame) for frame in last] == [{"exit_code": 0}]
+
+
+def test_kiku_run_forwards_window_size_changes(
+    server: KikuServer, token: str, tmp_path: Path
+) -> None:
+    import fcntl
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    deploy_once(server, token, tmp_path, "resize")
+
+    def set_size(fd: int, rows: int, cols: int) -> None:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    master, slave = os.openpty()
+    set_size(master, 25, 90)
+    env = {
+        "HOME": str(tmp_path),
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "KIKU_API_URL": server.url,
+        "KIKU_API_KEY": token,
+        "TERM": "xterm",
+    }
+
+    def controlling_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kiku.cli.main",
+            "run",
+            "-a",
+            "resize",
+            "stty size; read x; stty size",
+        ],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+        preexec_fn=controlling_terminal,
+    )
+    os.close(slave)
+    try:
+        _read_until(master, b"25 90")
+        set_size(master, 44, 132)  # the terminal is resized: kiku gets SIGWINCH
+        time.sleep(0.5)
+        os.write(master, b"go\r")
+        _read_until(master, b"44 132")
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(master)
+
+
+def deploy_once(server: KikuServer, token: str, tmp_path: Path, name: str) -> None:
+    """An app with a release, made by the first test that needs it."""
+    with server.client(token) as api:
+        if api.get(f"/apps/{name}").status_code == 200:
+            return
+    deploy(server, token, tmp_path, name, "web: sleep 1000\n")
 
 
 def test_rendezvous_attach_as_herokus_cli_does(

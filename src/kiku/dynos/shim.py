@@ -70,7 +70,19 @@ def stopped(signum: int, frame: object) -> None:
     raise Stopped
 
 
-def await_client(state: str, mode: str, timeout: float) -> tuple[int, int] | None:
+def window_size(env: dict[str, str]) -> tuple[int, int] | None:
+    """The terminal size the client announced (LINES, COLUMNS), for the pty to start with;
+    later changes come from the client through the pty master (TIOCSWINSZ)."""
+    try:
+        rows, columns = int(env["LINES"]), int(env["COLUMNS"])
+    except (KeyError, ValueError):
+        return None
+    return (rows, columns) if 0 < rows < 65536 and 0 < columns < 65536 else None
+
+
+def await_client(
+    state: str, mode: str, timeout: float, size: tuple[int, int] | None = None
+) -> tuple[int, int] | None:
     """Wait for the attaching client; give it its ends; return the dyno's (stdin, stdout).
     None when nobody came in time; raises Stopped on SIGTERM while waiting."""
     import socket
@@ -93,6 +105,12 @@ def await_client(state: str, mode: str, timeout: float) -> tuple[int, int] | Non
     with conn:
         if mode == "tty":
             master, slave = os.openpty()
+            if size is not None:
+                import fcntl
+                import struct
+                import termios
+
+                fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))
             socket.send_fds(conn, [b"tty"], [master])
             os.close(master)
             return slave, slave
@@ -175,7 +193,8 @@ def run(config: dict[str, Any]) -> None:
     mode = config["attach"]
     log_pipe = -1
     if mode:
-        stdio = await_client(state, mode, config["attach_timeout"])
+        size = window_size(config["env"])
+        stdio = await_client(state, mode, config["attach_timeout"], size)
         if stdio is None:
             write_json(os.path.join(state, "exit"), {"code": 1, "reason": "attach_timeout"})
             return

@@ -2,17 +2,22 @@
 is reached over a WebSocket at `attach_url` (kiku's stand-in for Heroku's rendezvous).
 
 Frames: binary frames carry stdin (client to dyno) and stdout (dyno to client); a text
-frame `{"eof": true}` closes the dyno's stdin; the last frame is `{"exit_code": N}`.
+frame `{"eof": true}` closes the dyno's stdin; `{"resize": {"rows": R, "cols": C}}` sets the
+size of a dyno's terminal (its processes get SIGWINCH; ignored without a terminal, and by
+servers that predate it); the last frame is `{"exit_code": N}`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import random
+import struct
 import subprocess
+import termios
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -118,7 +123,8 @@ async def attach(websocket: WebSocket, app_identity: str, name: str) -> None:
         await websocket.send_text(json.dumps({"error": "could not attach", "exit_code": 1}))
         await websocket.close()
         return
-    await _bridge(websocket, attachment.stdin_fd, attachment.stdout_fd)
+    tty = attachment.stdout_fd if attachment.extra.get("tty") else None
+    await _bridge(websocket, attachment.stdin_fd, attachment.stdout_fd, tty)
     code = await _exit_code(platform, dyno_id)
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
         await websocket.send_text(json.dumps({"exit_code": code}))
@@ -194,7 +200,11 @@ async def _wait_started(platform: Platform, dyno_id: str) -> bool:
     return False
 
 
-async def _bridge(websocket: WebSocket, stdin_fd: int, stdout_fd: int) -> None:
+async def _bridge(
+    websocket: WebSocket, stdin_fd: int, stdout_fd: int, tty: int | None = None
+) -> None:
+    """Frames to and from the dyno's stdio; `tty`: its pty master, for resize frames."""
+
     async def outbound() -> None:
         while chunk := await asyncio.to_thread(_read, stdout_fd):
             await websocket.send_bytes(chunk)
@@ -207,9 +217,13 @@ async def _bridge(websocket: WebSocket, stdin_fd: int, stdout_fd: int) -> None:
                     return
                 if message.get("bytes"):
                     await asyncio.to_thread(os.write, stdin_fd, message["bytes"])
-                elif message.get("text") and json.loads(message["text"]).get("eof"):
+                    continue
+                control = _control(message.get("text"))
+                if control.get("eof"):
                     os.close(stdin_fd)
                     return
+                if tty is not None and isinstance(control.get("resize"), dict):
+                    _resize(tty, control["resize"])
 
     reading = asyncio.create_task(inbound())
     try:
@@ -220,6 +234,27 @@ async def _bridge(websocket: WebSocket, stdin_fd: int, stdout_fd: int) -> None:
             os.close(stdout_fd)
         with contextlib.suppress(OSError):
             os.close(stdin_fd)
+
+
+def _control(text: str | None) -> dict[str, Any]:
+    """A text frame's JSON object; {} for anything else (unknown frames are ignored)."""
+    try:
+        data = json.loads(text or "")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _resize(master: int, size: dict[str, Any]) -> None:
+    """TIOCSWINSZ on the pty master: the kernel signals SIGWINCH to the dyno's foreground
+    process group."""
+    try:
+        rows, cols = int(size["rows"]), int(size["cols"])
+    except (KeyError, TypeError, ValueError):
+        return
+    if 0 < rows < 65536 and 0 < cols < 65536:
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
 def _read(fd: int) -> bytes:

@@ -70,7 +70,7 @@ def run_options(f: F) -> F:
 @click.command("run", context_settings={"ignore_unknown_options": True})
 @run_options
 @click.option("-x", "--exit-code", is_flag=True, help="Exit with the command's status (always).")
-@click.option("--no-tty", is_flag=True, help="Do not allocate a terminal (kiku never does yet).")
+@click.option("--no-tty", is_flag=True, help="Do not give the dyno a terminal.")
 @app_options
 @pass_kiku
 def run(
@@ -101,7 +101,7 @@ def run(
     base = kiku.settings.api_url.replace("http", "ws", 1)
     url = f"{base}/apps/{segment(name)}/dynos/{segment(dyno['name'])}/attach"
     with _raw_terminal(tty):
-        code = _attach(url, kiku.token() or "")
+        code = _attach(url, kiku.token() or "", follow_size=tty)
     sys.exit(code)
 
 
@@ -123,8 +123,15 @@ def _raw_terminal(enabled: bool) -> Iterator[None]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-def _attach(url: str, token: str, out: BinaryIO | None = None, feed_stdin: bool = True) -> int:
-    """Pipe this terminal (or `out`) to the dyno until it exits; answers its exit status."""
+def _attach(
+    url: str,
+    token: str,
+    out: BinaryIO | None = None,
+    feed_stdin: bool = True,
+    follow_size: bool = False,
+) -> int:
+    """Pipe this terminal (or `out`) to the dyno until it exits; answers its exit status.
+    `follow_size`: the dyno's terminal takes this one's size, now and at every change."""
     sink = out if out is not None else sys.stdout.buffer
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
@@ -148,7 +155,7 @@ def _attach(url: str, token: str, out: BinaryIO | None = None, feed_stdin: bool 
     else:
         connection.send(json.dumps({"eof": True}))
     code = 1
-    with connection:
+    with connection, _window_size_followed(connection, follow_size):
         try:
             for message in connection:
                 if isinstance(message, bytes):
@@ -162,6 +169,38 @@ def _attach(url: str, token: str, out: BinaryIO | None = None, feed_stdin: bool 
         except ConnectionClosed:
             pass
     return code
+
+
+@contextlib.contextmanager
+def _window_size_followed(connection: Any, enabled: bool) -> Iterator[None]:
+    """Send this terminal's size as a resize frame now and after every SIGWINCH. The signal
+    handler only queues (a SimpleQueue is safe there); a thread does the sending."""
+    if not enabled:
+        yield
+        return
+    import queue
+    import signal
+
+    changes: queue.SimpleQueue[bool] = queue.SimpleQueue()
+
+    def send() -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        while changes.get():
+            try:
+                columns, lines = os.get_terminal_size(sys.stdout.fileno())
+                connection.send(json.dumps({"resize": {"rows": lines, "cols": columns}}))
+            except (ConnectionClosed, OSError):
+                return
+
+    previous = signal.signal(signal.SIGWINCH, lambda *_: changes.put(True))
+    changes.put(True)
+    threading.Thread(target=send, daemon=True).start()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGWINCH, previous)
+        changes.put(False)
 
 
 @click.command("run:detached", context_settings={"ignore_unknown_options": True})
