@@ -123,6 +123,9 @@ def running_server(kiku: str, data_dir: Path) -> Iterator[Server]:
         yield server
     finally:
         stop(process)
+        from kiku.routing.processes import stop_router
+
+        stop_router(data_dir / "run")  # the router outlives kiku server by design
 
 
 def wait_until_answering(server: Server, timeout: float = 30.0) -> None:
@@ -354,7 +357,11 @@ def measure(kiku: str, server: Server, apps: int, requests: int, concurrency: in
 
 
 def reap(data_dir: Path) -> int:
-    """Stop every dyno the bench's data dir still runs (dynos outlive `kiku server`)."""
+    """Stop the router and every dyno the bench's data dir still runs (both outlive
+    `kiku server`)."""
+    from kiku.routing.processes import stop_router
+
+    stop_router(data_dir / "run")
     if not (data_dir / "dynos").exists():
         return 0
     from kiku.dynos.backends.local import LocalBackend

@@ -20,6 +20,7 @@ from kiku.git.repos import Repos
 from kiku.logs.drains import Drains
 from kiku.logs.logplex import Logplex
 from kiku.logs.metrics import Metrics
+from kiku.logs.sessions import LogSessions
 from kiku.settings import Settings
 from kiku.store import Store
 
@@ -50,6 +51,7 @@ class Platform:
     logplex: Logplex
     metrics: Metrics
     events: AppEvents
+    log_sessions: LogSessions
     drains: Drains
 
     @classmethod
@@ -92,6 +94,7 @@ class Platform:
             logplex=logplex,
             metrics=metrics,
             events=events,
+            log_sessions=LogSessions(settings.data_dir / "logs" / "session.key", clock),
             drains=Drains(logplex, store, ca_file=settings.drain_ca_file),
         )
 

@@ -104,15 +104,16 @@ def default_parts(platform: Platform) -> list[Part]:
     from kiku.git.receiver import PushReceiver
     from kiku.logs.drains import DrainsPart
     from kiku.logs.metrics import MetricsPart
+    from kiku.logs.part import LogplexPart
 
     builder = Builder(platform, platform.compiler, platform.blobs)
-    parts: list[Part] = [
-        PushReceiver(builder, platform.build_socket),
-        ApiPart(platform),
-        MetricsPart(platform.metrics),
+    parts: list[Part] = [PushReceiver(builder, platform.build_socket), ApiPart(platform)]
+    logs: list[Part] = [
+        LogplexPart(platform.logplex, platform.settings),
         DrainsPart(platform.drains),
+        MetricsPart(platform.metrics),
     ]
-    return dyno_parts(platform) + routing_parts(platform) + parts
+    return logs + dyno_parts(platform) + routing_parts(platform) + parts
 
 
 def routing_parts(platform: Platform) -> list[Part]:
@@ -151,6 +152,8 @@ def dyno_parts(platform: Platform) -> list[Part]:
     from kiku.dynos.manager import DynoManager
     from kiku.dynos.part import DynoManagerPart
     from kiku.dynos.rendezvous import RendezvousPart, Secrets, server_context
+    from kiku.logs.dynologs import DynoLogFollower
+    from kiku.logs.part import DynoLogsPart
     from kiku.logs.runtime_metrics import RuntimeMetricsPart
     from kiku.tls import LocalCA
 
@@ -169,8 +172,15 @@ def dyno_parts(platform: Platform) -> list[Part]:
         server_context(ca.cert, ca.key),
         bind(settings.api_host, settings.rendezvous_port, "--rendezvous-port"),
     )
-    manager = DynoManager(platform.store, backend, platform.blobs)
-    return [DynoManagerPart(manager), rendezvous, RuntimeMetricsPart.on(platform, backend)]
+    follower = DynoLogFollower(backend.root, platform.logplex)
+    backend.before_remove = lambda handle: follower.finish(handle.dyno_id)
+    manager = DynoManager(platform.store, backend, platform.blobs, app_events=platform.events)
+    return [
+        DynoManagerPart(manager),
+        rendezvous,
+        DynoLogsPart(follower),
+        RuntimeMetricsPart.on(platform, backend),
+    ]
 
 
 class Server:

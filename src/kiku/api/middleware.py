@@ -94,7 +94,9 @@ class ETagMiddleware:
             nonlocal start
             if message["type"] == "http.response.start":
                 start = message
-                if message["status"] not in (200, 206):
+                # Only bodies of known length: a streamed one (a log tail) never ends.
+                streamed = b"content-length" not in dict(message.get("headers", []))
+                if message["status"] not in (200, 206) or streamed:
                     start = None
                     await send(message)
                 return

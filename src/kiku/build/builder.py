@@ -114,12 +114,17 @@ class Builder:
 
     def _build(self, push: PushedCommit, emit: Emit) -> BuildOutcome:
         log: list[str] = []
+        events = self.platform.events
 
         def record(line: str) -> None:
             log.append(line)
             emit(line)
+            if line.strip():
+                events.system(push.app_id, "slug-compiler", line)
 
         build_id, job = self._start(push)
+        events.api(push.app_id, "Build started", self._email(push))
+        events.system(push.app_id, "slug-compiler", "Slug compilation started")
         tree = _tree(push)
         source_key = _source_key(tree, job.buildpacks, job)
         reusable = self._reusable_slug(push.app_id, source_key)
@@ -151,6 +156,11 @@ class Builder:
             raise
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _email(self, push: PushedCommit) -> str | None:
+        with self.platform.store.session() as db:
+            user = db.get(User, push.user_id) if push.user_id else None
+            return user.email if user else None
 
     def _start(self, push: PushedCommit) -> tuple[str, BuildInput]:
         with self.platform.store.session() as db:
@@ -184,6 +194,11 @@ class Builder:
         with self.platform.store.session() as db:
             build = db.get(Build, build_id)
             if build is not None:
+                api = self.platform.settings.api_url
+                url = f"{api}/apps/{build.app_id}/builds/{build.id}/output"
+                self.platform.events.api(
+                    build.app_id, f"Build failed -- check your build output: {url}"
+                )
                 build.status = "failed"
                 build.output = "\n".join(log) + "\n"
                 build.updated_at = self.platform.now()
@@ -217,6 +232,8 @@ class Builder:
             assert app is not None and build is not None
             user = db.get(User, push.user_id) if push.user_id else None
             now = self.platform.now()
+            self.platform.events.system(app.id, "slug-compiler", "Slug compilation finished")
+            self.platform.events.api(app.id, "Build succeeded")
             if compiled is not None:
                 slug = self._store_slug(db, app, build, push, *compiled)
             else:

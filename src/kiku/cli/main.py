@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "maintenance",
     "domains",
     "certs",
+    "logs",
     "drains",
     "builds",
     "buildpacks",

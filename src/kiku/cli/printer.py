@@ -47,6 +47,7 @@ class Printer:
         self._files = (out, err)
         self._color = color
         self._consoles: dict[bool, Console] = {}
+        self._forced: Console | None = None
 
     def _console(self, stderr: bool) -> Console:
         # Built on first use, not in __init__: Rich decides on colour when the console
@@ -125,6 +126,19 @@ class Printer:
         for row in rows:
             cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
             self._print("  ".join(cells).rstrip())
+
+    def styled(self, text: Text, force_color: bool = False) -> None:
+        """A line with its own styles; `force_color` keeps them when output is piped."""
+        if force_color and not self._console(False).is_terminal:
+            if self._forced is None:
+                out = self._files[0] or sys.stdout
+                self._forced = Console(file=out, force_terminal=True, highlight=False)
+            self._forced.print(text, soft_wrap=True, markup=False, emoji=False)
+            return
+        self._print(text)
+
+    def is_terminal(self) -> bool:
+        return self._console(False).is_terminal and self._color is not False
 
     def labelled(
         self, label: str, text: str, style: str, separator: str = " | ", stderr: bool = False

@@ -27,7 +27,7 @@ from kiku.apps.features import PREBOOT, RUNTIME_DYNO_METADATA
 from kiku.apps.releases import RELEASE_TYPE, Releases
 from kiku.build.blobs import BlobStore
 from kiku.dynos.backend import Backend, DynoHandle, DynoSpec
-from kiku.dynos.oneoff import run_to_completion
+from kiku.dynos.oneoff import one_off_name, run_to_completion
 from kiku.dynos.sizes import size_named
 from kiku.dynos.states import (
     BOOT_TIMEOUT,
@@ -38,6 +38,7 @@ from kiku.dynos.states import (
     DynoState,
     cool_off,
 )
+from kiku.events import AppEvents
 from kiku.store import Store
 from kiku.store.models import App, Dyno, Formation, Release, Slug
 
@@ -112,6 +113,7 @@ class DynoManager:
         wall: Callable[[], float] = time.time,
         probe: Callable[[str, int], bool] = tcp_probe,
         events: Events | None = None,
+        app_events: AppEvents | None = None,
         jitter: Callable[[], float] = random.random,
         drain_seconds: float = 1.0,
     ) -> None:
@@ -121,13 +123,17 @@ class DynoManager:
         self._clock = clock
         self._wall = wall
         self._probe = probe
-        self._events = events or _log_event
+        # Lines for apps' log streams: heroku[web.1] events, and release-phase output.
+        self.app_events = app_events or AppEvents()
+        self._events = events or (self.app_events.system if app_events else _log_event)
         self._jitter = jitter
         # How long a replaced web dyno keeps serving in-flight requests before SIGTERM,
         # while the route feed (every 0.1 s) takes it out of the routers' tables.
         self.drain_seconds = drain_seconds
         self.tracked: dict[tuple[str, str], Tracked] = {}
-        self.releases = Releases(lambda: datetime.fromtimestamp(self._wall(), UTC))
+        self.releases = Releases(
+            lambda: datetime.fromtimestamp(self._wall(), UTC), self.app_events
+        )
         self._release_phases: dict[str, threading.Thread] = {}
         self.one_offs: dict[str, DynoHandle] = {}
         self._stoppers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dyno-stop")
@@ -439,20 +445,24 @@ class DynoManager:
             env = dict(release.config)
         lines: list[str] = []
         flushed = [0.0]
+        name = one_off_name(RELEASE_TYPE)
 
         def emit(line: str) -> None:
             lines.append(line)
+            self.app_events.publish(app_id, "app", name, line)
             if self._clock() - flushed[0] > 0.2:
                 flushed[0] = self._clock()
                 self._save_output(release_id, lines)
 
-        self._events(app_id, "api", f"Running release v{version} commands")
+        self._events(app_id, name, f"Starting process with command `{command}`")
+        self._events(app_id, name, "State changed from starting to up")
         try:
             code = run_to_completion(
                 self.backend,
                 app_id=app_id,
                 app_name=app_name,
-                kind="release",
+                kind=RELEASE_TYPE,
+                name=name,
                 command=command,
                 slug=slug,
                 release_version=version,
@@ -463,6 +473,9 @@ class DynoManager:
             log.exception("release phase of %s failed to run", release_id)
             lines.append(f" !     The release command could not run: {exc}")
             code = 1
+        self._events(app_id, name, f"Process exited with status {code}")
+        ended = "complete" if code == 0 else "crashed"
+        self._events(app_id, name, f"State changed from up to {ended}")
         with self.store.session() as db:
             release = db.get(Release, release_id)
             app = db.get(App, app_id)

@@ -33,9 +33,10 @@ def run_to_completion(
     emit: Callable[[str], None],
     size: str = "standard-1x",
     timeout: float = RELEASE_TIMEOUT,
+    name: str | None = None,
 ) -> int:
     """Start a one-off dyno, relay its output line by line, and answer its exit status."""
-    name = one_off_name(kind)
+    name = name or one_off_name(kind)
     dimensions = size_named(size)
     spec = DynoSpec(
         dyno_id=str(uuid.uuid4()),

@@ -104,6 +104,10 @@ class Drain:
         if threading.get_ident() != self._thread_id:
             self.buffer.offer(line)
 
+    def offer_many(self, lines: list[LogLine]) -> None:
+        if threading.get_ident() != self._thread_id:
+            self.buffer.offer_many(lines)
+
     # -- closing ---------------------------------------------------------------------------
 
     def begin_close(self, grace: float) -> None:

@@ -40,6 +40,20 @@ class DrainBuffer:
             self._lines.append(line)
             self._ready.notify()
 
+    def offer_many(self, lines: list[LogLine]) -> None:
+        """`offer` for a batch, with one lock and one wake-up (logplex's hot path)."""
+        with self._ready:
+            self._lines.extend(lines)
+            over = len(self._lines) - self.capacity
+            if over > 0:
+                if not self._dropped:
+                    self._dropped_since = self._lines[0].at
+                for _ in range(over):
+                    self._lines.popleft()
+                self._dropped += over
+                self.total_dropped += over
+            self._ready.notify()
+
     def take(self, max_lines: int, max_bytes: int, timeout: float | None) -> list[LogLine]:
         """The oldest lines, about `max_bytes` of frames (at least one line); waits up to
         `timeout` for one to arrive, answering [] if none did. Once closed, never waits."""

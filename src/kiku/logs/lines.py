@@ -7,7 +7,7 @@ so the one line has one rendering per wire.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 MAX_LINE = 10000  # bytes; longer dyno lines become several lines
@@ -20,14 +20,16 @@ class LogLine:
     source: str  # "app" or "heroku"
     process: str  # "web.1", "router", "api", ...
     message: str
+    # `at` as RFC 3339, when the logplex made it already (lines of one read share it).
+    stamp: str = field(default="", compare=False)
 
     @property
     def timestamp(self) -> str:
-        return rfc3339(self.at)
+        return self.stamp or rfc3339(self.at)
 
     def render(self) -> str:
         """`2026-11-28T23:59:59.123456+00:00 app[web.1]: message`, without a newline."""
-        return f"{rfc3339(self.at)} {self.source}[{self.process}]: {self.message}"
+        return f"{self.stamp or rfc3339(self.at)} {self.source}[{self.process}]: {self.message}"
 
     def matches(self, source: str | None, dyno: str | None) -> bool:
         """logplex's filters: source exactly; dyno `web` matches `web` and `web.*`."""
@@ -36,16 +38,18 @@ class LogLine:
         return not dyno or self.process == dyno or self.process.startswith(dyno + ".")
 
     def syslog(self, hostname: str, pri: int | None = None, sd: bool = True) -> bytes:
-        """One RFC 5424 message, octet-counted (RFC 6587): `LEN <PRI>1 TS HOST APP PROC - - MSG`.
+        """One RFC 5424 message, octet-counted (RFC 6587): `LEN <PRI>1 TS HOST APP PROC - - MSG`
+        and a newline, counted in LEN (logplex's `to_msg` ends each message with one).
 
         Syslog drains name the drain token as HOSTNAME and keep the `-` structured data;
         HTTPS drains send the literal `host` and leave it out (logplex does both)."""
         if pri is None:
             pri = priority(self.source, self.process)
         structured = " -" if sd else ""
+        stamp = self.stamp or rfc3339(self.at)
         body = (
-            f"<{pri}>1 {rfc3339(self.at)} {hostname} {self.source} {self.process} -{structured} "
-            f"{self.message}"
+            f"<{pri}>1 {stamp} {hostname} {self.source} {self.process} -{structured} "
+            f"{self.message}\n"
         ).encode()
         return b"%d " % len(body) + body
 
@@ -59,19 +63,19 @@ def priority(source: str, process: str) -> int:
     return 134
 
 
-_cache_second = -1
-_cache_prefix = ""
+_cache: tuple[int, str] = (-1, "")
 
 
 def rfc3339(at: float) -> str:
     """RFC 3339 with microseconds, in UTC; the date part is cached per second (hot path)."""
-    global _cache_second, _cache_prefix
-    second = int(at)
-    if second != _cache_second:
-        _cache_prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        _cache_second = second
-    micros = int((at - second) * 1_000_000)
-    return f"{_cache_prefix}.{micros:06d}+00:00"
+    global _cache
+    whole, _, micros = f"{at:.6f}".partition(".")
+    second = int(whole)
+    cached_second, prefix = _cache  # one read: threads may race to refresh, never mix
+    if second != cached_second:
+        prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _cache = (second, prefix)
+    return f"{prefix}.{micros}+00:00"
 
 
 def split(message: str) -> list[str]:

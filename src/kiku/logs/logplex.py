@@ -23,14 +23,16 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
-from kiku.logs.lines import LogLine, split
+from kiku.logs.lines import LogLine, rfc3339, split
 
 HISTORY = 1500
 
 
 class Sink(Protocol):
-    def offer(self, line: LogLine) -> None:
-        """Take one line without blocking; called with the logplex lock held, in order."""
+    """Takes lines without blocking; called with the logplex lock held, in order. A sink
+    may also have `offer_many(lines)`, which logplex then calls once per batch instead."""
+
+    def offer(self, line: LogLine) -> None: ...
 
 
 class Watcher(Protocol):
@@ -104,19 +106,40 @@ class Logplex:
         messages: Iterable[str],
         at: float | None = None,
     ) -> None:
-        """Lines of one source and process, in order; each over 10000 bytes is split."""
+        """Lines of one source and process, at one time, in order."""
         when = self.clock() if at is None else at
-        pieces = [piece for message in messages for piece in _pieces(message)]
+        self.publish_stamped(app_id, source, process, [(when, m) for m in messages])
+
+    def publish_stamped(
+        self, app_id: str, source: str, process: str, entries: Iterable[tuple[float, str]]
+    ) -> None:
+        """Lines each with the time it was written (dyno output, router lines); a message
+        of several lines, or over 10000 bytes, becomes several lines."""
+        pieces: list[tuple[float, str, str]] = []
+        last_at, stamp = -1.0, ""
+        for at, message in entries:
+            if at != last_at:  # lines of one read share their time: format it once
+                last_at, stamp = at, rfc3339(at)
+            pieces.extend((at, stamp, piece) for piece in _pieces(message))
         with self._lock:
             channel = self._channel(app_id)
-            for piece in pieces:
-                channel.seq += 1
-                line = LogLine(channel.seq, when, source, process, piece)
-                channel.lines.append(line)
-                channel.unwritten.append(line)
-                for sink in channel.sinks:
-                    sink.offer(line)
-                for watcher in self._watchers:
+            seq = channel.seq
+            lines = [
+                LogLine(seq := seq + 1, at, source, process, piece, stamp)
+                for at, stamp, piece in pieces
+            ]
+            channel.seq = seq
+            channel.lines.extend(lines)
+            channel.unwritten.extend(lines)
+            for sink in channel.sinks:
+                offer_many = getattr(sink, "offer_many", None)
+                if offer_many is not None:
+                    offer_many(lines)
+                else:
+                    for line in lines:
+                        sink.offer(line)
+            for watcher in self._watchers:
+                for line in lines:
                     watcher.observe(app_id, line)
 
     def history(
@@ -182,7 +205,7 @@ class Logplex:
 
     def _write(self, channel: Channel, lines: list[LogLine], rewrite: bool) -> None:
         text = "".join(
-            f"{line.seq}\t{line.at:.6f}\t{line.source}\t{line.process}\t{line.message}\n"
+            f"{line.seq}\t{line.at!r}\t{line.source}\t{line.process}\t{line.message}\n"
             for line in lines
         )
         if rewrite:

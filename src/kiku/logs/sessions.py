@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import os
+import secrets
 import threading
 import time
 from collections import deque
@@ -27,7 +28,7 @@ from pathlib import Path
 from kiku.logs.lines import LogLine, rfc3339
 
 EXPIRY = 360.0  # seconds a session may go unfetched
-TAIL_BUFFER = 1024  # lines a tail may fall behind before it drops (L11)
+TAIL_BUFFER = 10000  # lines a tail may fall behind before it drops (L11)
 MAX_LINES = 1500
 
 
@@ -39,6 +40,7 @@ class SessionSpec:
     source: str | None = None
     dyno: str | None = None
     created: float = 0.0
+    nonce: str = ""  # two sessions asked for alike at the same moment are still two
 
 
 class LogSessions:
@@ -51,7 +53,9 @@ class LogSessions:
         self._lock = threading.Lock()
 
     def create(self, spec: SessionSpec) -> str:
-        spec = SessionSpec(**{**asdict(spec), "created": self.clock()})
+        spec = SessionSpec(
+            **{**asdict(spec), "created": self.clock(), "nonce": secrets.token_urlsafe(6)}
+        )
         payload = _b64(json.dumps(asdict(spec), separators=(",", ":")).encode())
         return f"{payload}.{self._sign(payload)}"
 
@@ -118,6 +122,24 @@ class TailSession:
                 return
             self.pending.append(line)
             if self._notified:
+                return
+            self._notified = True
+        self.loop.call_soon_threadsafe(self._ready.set)
+
+    def offer_many(self, lines: list[LogLine]) -> None:
+        wanted = [line for line in lines if line.matches(self.source, self.dyno)]
+        if not wanted:
+            return
+        with self._lock:
+            room = self.limit - len(self.pending)
+            if len(wanted) > room:
+                lost = wanted[max(room, 0) :]
+                if not self.dropped:
+                    self.dropped_since = lost[0].at
+                self.dropped += len(lost)
+                wanted = wanted[: max(room, 0)]
+            self.pending.extend(wanted)
+            if self._notified or not wanted:
                 return
             self._notified = True
         self.loop.call_soon_threadsafe(self._ready.set)

@@ -12,9 +12,10 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiku.api.deps import DB, AppDep, PlatformDep
+from kiku.api.deps import DB, AppDep, Caller, CallerDep, PlatformDep
 from kiku.api.views import dyno_view, formation_view
 from kiku.dynos.formation import Change
+from kiku.dynos.sizes import size_named
 from kiku.errors import NotFound
 from kiku.platform import Platform
 from kiku.store.models import App, Dyno
@@ -65,19 +66,28 @@ async def get_formation(kind: str, app: AppDep, platform: PlatformDep, db: DB) -
 
 @router.patch("/apps/{app_identity}/formation/{kind}")
 def update_formation(
-    kind: str, body: FormationUpdate, app: AppDep, platform: PlatformDep, db: DB
+    kind: str, body: FormationUpdate, app: AppDep, caller: CallerDep, platform: PlatformDep, db: DB
 ) -> dict[str, Any]:
     changed = platform.apps.releases.formations.apply(db, app, [body.change(kind)])
+    _scaled(platform, db, app, caller)
     return _views(platform, db, app, changed)[0]
 
 
 @router.patch("/apps/{app_identity}/formation")
 def update_formations(
-    body: FormationBatch, app: AppDep, platform: PlatformDep, db: DB
+    body: FormationBatch, app: AppDep, caller: CallerDep, platform: PlatformDep, db: DB
 ) -> list[dict[str, Any]]:
     changes = [u.change(u.type or "") for u in body.updates]
     changed = platform.apps.releases.formations.apply(db, app, changes)
+    _scaled(platform, db, app, caller)
     return _views(platform, db, app, changed)
+
+
+def _scaled(platform: Platform, db: Session, app: App, caller: Caller) -> None:
+    """`app[api]: Scaled to web@2:Standard-1X worker@0:Standard-1X by user ...`."""
+    formation = platform.apps.releases.formations.of_app(db, app)
+    sizes = " ".join(f"{f.type}@{f.quantity}:{size_named(f.size).name}" for f in formation)
+    platform.events.api(app.id, f"Scaled to {sizes}", caller.user)
 
 
 def _dynos(db: Session, app: App) -> list[Dyno]:
