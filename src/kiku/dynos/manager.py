@@ -131,9 +131,7 @@ class DynoManager:
         # while the route feed (every 0.1 s) takes it out of the routers' tables.
         self.drain_seconds = drain_seconds
         self.tracked: dict[tuple[str, str], Tracked] = {}
-        self.releases = Releases(
-            lambda: datetime.fromtimestamp(self._wall(), UTC), self.app_events
-        )
+        self.releases = Releases(lambda: datetime.fromtimestamp(self._wall(), UTC), self.app_events)
         self._release_phases: dict[str, threading.Thread] = {}
         self.one_offs: dict[str, DynoHandle] = {}
         self._stoppers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dyno-stop")
