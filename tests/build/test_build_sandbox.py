@@ -113,6 +113,29 @@ def test_a_build_runs_on_the_stack_as_the_dyno_user_and_sees_only_its_dirs(
 
 
 @sandboxed
+def test_a_build_cannot_reach_services_on_the_host(data: Path, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        pack = buildpack(
+            tmp_path,
+            f"(echo > /dev/tcp/127.0.0.1/{port}) 2>/dev/null && echo reached || echo refused\n",
+        )
+        compiler = SlugCompiler(data / "cache", stack_dir=STACK)
+        lines, build = compile_app(data, compiler, pack)
+
+        build()
+
+        assert "refused" in lines and "reached" not in lines
+        listener.settimeout(0)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+
+
+@sandboxed
 def test_a_build_past_its_timeout_leaves_no_process_behind(data: Path, tmp_path: Path) -> None:
     marker = f"kiku-build-probe-{os.getpid()}"
     pack = buildpack(tmp_path, f"bash -c 'exec -a {marker} sleep 300' &\nsleep 300\n")

@@ -19,8 +19,11 @@ A sandboxed phase (detect, compile, release, sourcing an `export`) runs as::
           <the buildpack's bin/compile /app /tmp/cache /tmp/env>
 
 No network namespace: builds fetch from package registries through the host's own network
-(HOST_NOTES). Nothing of the data dir is in reach but the three dirs a build is given, and
-the memory cgroup and timeout of `limits.py` hold the whole sandbox.
+(HOST_NOTES). But an nftables rule (`close_host_services`) rejects the build user's
+connections to any address of the host itself (DNS excepted), so the API, add-on databases
+and other services on loopback stay out of reach. Nothing of the data dir is in reach but
+the three dirs a build is given, and the memory cgroup and timeout of `limits.py` hold the
+whole sandbox.
 """
 
 from __future__ import annotations
@@ -236,10 +239,34 @@ class BuildSandbox:
         return args
 
 
+def close_host_services(uid: int = DYNO_UID) -> bool:
+    """Reject connections from `uid` in the host's network namespace to the host's own
+    addresses (DNS excepted); False without nft. Dynos, also `uid`, live in namespaces of
+    their own and are not affected."""
+    owner = f"meta skuid {uid} fib daddr type local"
+    rules = (
+        "add table inet kiku_build\n"
+        "flush table inet kiku_build\n"
+        "add chain inet kiku_build output { type filter hook output priority 0; policy accept; }\n"
+        f"add rule inet kiku_build output {owner} meta l4proto {{ tcp, udp }} th dport 53 accept\n"
+        f"add rule inet kiku_build output {owner} reject\n"
+    )
+    try:
+        done = subprocess.run(["nft", "-f", "-"], input=rules, capture_output=True, text=True)
+    except FileNotFoundError:
+        return False
+    return done.returncode == 0
+
+
 def build_runner(stack_dir: Path | None, uv: Path | None) -> BuildRunner:
     """The sandbox where this host can have one; else the host, with the reason logged."""
     reason = _no_sandbox(stack_dir)
     if reason is None and stack_dir is not None:
+        if not close_host_services():
+            log.warning(
+                "no nftables: builds can connect to services on this host's addresses "
+                "(install nftables)"
+            )
         return BuildSandbox(stack_dir, uv=uv)
     reason = reason or "no stack configured"
     log.warning("builds run on the host, NOT sandboxed on the stack: %s", reason)
