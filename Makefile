@@ -5,7 +5,7 @@ ROUTER_PORT ?= 8080
 DOMAIN ?= localhost
 VENV := .venv/bin
 
-.PHONY: install run test lint unit integration bench clean
+.PHONY: install run test lint unit integration bench bench-router clean
 
 install: .venv/.installed
 
@@ -31,7 +31,13 @@ integration: install
 	$(VENV)/pytest tests/integration
 
 bench: install
+	scripts/setup-bench.sh
 	$(VENV)/python bench/api_requests.py
+	$(VENV)/python bench/router.py
+
+bench-router: install
+	scripts/setup-bench.sh
+	$(VENV)/python bench/router.py
 
 clean:
 	rm -rf .venv .cache .pytest_cache .mypy_cache .ruff_cache
