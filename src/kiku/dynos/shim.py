@@ -264,12 +264,12 @@ def main() -> None:
     if pid:
         print(pid, starttime(pid), flush=True)
         os._exit(0)
-    os.setsid()
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    os.close(devnull)
-    try:
+    try:  # from here on: a SIGTERM may come as soon as the pid is printed
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.close(devnull)
         run(config)
     except Stopped:
         write_json(
