@@ -33,6 +33,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +138,8 @@ class BuildSandbox:
         self._binds = self._toolchains()
         # Loaded here, in the parent: a forked child of a threaded server must not dlopen.
         self._libc = ctypes.CDLL(None, use_errno=True)
+        self._firewall = threading.Lock()
+        self._firewalled = False
 
     # -- BuildRunner -----------------------------------------------------------------------
 
@@ -155,6 +158,7 @@ class BuildSandbox:
         return INSIDE_UV
 
     def command(self, dirs: BuildDirs, argv: list[str]) -> Command:
+        self._close_host_services()
         stage: list[tuple[str, str]] = [("stack", str(self.stack))]
         args = [self._tools["bwrap"], "--unshare-user", "--uid", str(self.uid)]
         args += ["--gid", str(self.uid), "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
@@ -174,6 +178,18 @@ class BuildSandbox:
         return Command([*setpriv, "--", *args], preexec=lambda: self._stage(stage))
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _close_host_services(self) -> None:
+        """Once, at the first build (not when a Platform is merely built)."""
+        with self._firewall:
+            if self._firewalled:
+                return
+            self._firewalled = True
+            if not close_host_services(self.uid):
+                log.warning(
+                    "no nftables: builds can connect to services on this host's addresses "
+                    "(install nftables)"
+                )
 
     @staticmethod
     def _places(dirs: BuildDirs) -> list[tuple[Path, str]]:
@@ -262,11 +278,6 @@ def build_runner(stack_dir: Path | None, uv: Path | None) -> BuildRunner:
     """The sandbox where this host can have one; else the host, with the reason logged."""
     reason = _no_sandbox(stack_dir)
     if reason is None and stack_dir is not None:
-        if not close_host_services():
-            log.warning(
-                "no nftables: builds can connect to services on this host's addresses "
-                "(install nftables)"
-            )
         return BuildSandbox(stack_dir, uv=uv)
     reason = reason or "no stack configured"
     log.warning("builds run on the host, NOT sandboxed on the stack: %s", reason)
