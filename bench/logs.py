@@ -103,14 +103,17 @@ class Counter:
 
 
 def tail(url: str, counter: Counter, stop: threading.Event) -> None:
-    with httpx.stream(
-        "GET", url, headers={"Accept": "text/event-stream"}, timeout=None
-    ) as response:
-        for line in response.iter_lines():
-            if line.startswith("data: "):
-                counter.line(line.encode())
-            if stop.is_set():
-                return
+    headers = {"Accept": "text/event-stream"}
+    try:
+        with httpx.stream("GET", url, headers=headers, timeout=None) as response:
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    counter.line(line.encode())
+                if stop.is_set():
+                    return
+    except httpx.HTTPError:
+        if not stop.is_set():
+            raise  # the server ended the stream while we still listened
 
 
 def syslog_receiver(sock: socket.socket, counter: Counter, stop: threading.Event) -> None:

@@ -206,3 +206,33 @@ def test_router_lines_reach_the_stream(server: KikuServer, token: str, app: str)
     line = wait_for(routed)[0]
     assert line.startswith('heroku[router]: at=info method=GET path="/routed" host=logged.')
     assert "dyno=web.1" in line and "protocol=http" in line
+
+
+def test_a_tail_sees_lines_from_two_dynos(server: KikuServer, token: str, app: str) -> None:
+    with server.client(token) as api:
+        api.patch(f"/apps/{app}/formation/web", json={"quantity": 2}).raise_for_status()
+        session = api.post(f"/apps/{app}/log-sessions", json={"tail": True, "lines": 0}).json()
+    seen: set[str] = set()
+    router = f"http://127.0.0.1:{server.router_port}"
+    host = {"Host": f"{app}.localhost"}
+
+    def read() -> None:
+        headers = {"Accept": "text/event-stream"}
+        with httpx.stream("GET", session["logplex_url"], headers=headers, timeout=60) as stream:
+            for line in stream.iter_lines():
+                for dyno in ("web.1", "web.2"):
+                    if f"app[{dyno}]: hit /both {dyno}" in line:
+                        seen.add(dyno)
+                if len(seen) == 2:
+                    return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        # Round-robin over the up dynos: requests land on both once web.2 is up.
+        wait_for(lambda: httpx.get(f"{router}/both", headers=host, timeout=30) and len(seen) == 2)
+    finally:
+        reader.join(60)
+        with server.client(token) as api:
+            api.patch(f"/apps/{app}/formation/web", json={"quantity": 1})
+    assert seen == {"web.1", "web.2"}

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from kiku.dynos.shim import copy_log
 from kiku.logs.dynologs import DynoLogFollower
+from kiku.logs.lines import LogLine
 from kiku.logs.logplex import Logplex
+from kikutest import FakeClock
 
 APP = "3f0e4c52-0000-4000-8000-000000000002"
 
@@ -78,3 +80,44 @@ def test_follower_takes_the_last_lines_before_the_dyno_goes(tmp_path: Path) -> N
     assert messages(logplex) == ["quick one-off"]
     follower.poll()
     assert messages(logplex) == ["quick one-off"]
+
+
+class Busy:
+    """A consumer that keeps up but is full right now (a drain between two sends)."""
+
+    def __init__(self) -> None:
+        self.level = 0.9
+        self.lines: list[str] = []
+
+    def offer(self, line: LogLine) -> None:
+        self.lines.append(line.message)
+
+    def pressure(self) -> float:
+        return self.level
+
+
+def test_a_busy_consumer_holds_the_burst_in_the_file_for_a_while(tmp_path: Path) -> None:
+    root = tmp_path / "dynos"
+    directory = dyno_dir(root)
+    logplex = Logplex(tmp_path / "logs")
+    busy = Busy()
+    logplex.attach(APP, busy)
+    clock = FakeClock()
+    follower = DynoLogFollower(root, logplex, clock=clock)
+    write_through_shim(directory, [b"burst\n"])
+    follower.poll()
+    assert busy.lines == []  # waits in the file while the consumer is busy
+    busy.level = 0.1
+    follower.poll()
+    assert busy.lines == ["burst"]
+
+    busy.level = 0.9
+    write_through_shim(directory, [b"more\n"])
+    follower.poll()
+    clock.advance(0.6)  # busy for longer than MAX_HOLD: it is slower than the dyno
+    follower.poll()
+    assert busy.lines == ["burst", "more"]
+    write_through_shim(directory, [b"and more\n"])
+    follower.poll()  # no new pause right after one that did not help
+    assert busy.lines == ["burst", "more", "and more"]
+    follower.close()

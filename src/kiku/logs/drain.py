@@ -37,6 +37,7 @@ log = logging.getLogger("kiku.logs.drains")
 
 NOTICE_INTERVAL = 1.0  # seconds between two L10 notices of one drain
 IDLE_WAIT = 1.0  # how long the thread sleeps on an empty buffer before looking again
+PROGRESS_WINDOW = 1.0  # seconds: a drain that delivered nothing for longer is stuck
 ABORT_WAIT = 6.0  # after the grace: time for an aborted request to give up (its timeout)
 
 
@@ -85,6 +86,7 @@ class Drain:
         self._aborted = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"drain {name}", daemon=True)
         self._thread_id: int | None = None
+        self._progress_at = time.monotonic()  # when the receiver last took a batch
 
     def start(self) -> Drain:
         self._thread.start()
@@ -103,6 +105,13 @@ class Drain:
         """Logplex's sink call (its lock held): buffer the line, never wait."""
         if threading.get_ident() != self._thread_id:
             self.buffer.offer(line)
+
+    def pressure(self) -> float:
+        """How full the buffer is, while the receiver takes lines (else 0: a drain that
+        is stuck must not hold up the app's other consumers)."""
+        if time.monotonic() - self._progress_at > PROGRESS_WINDOW:
+            return 0.0
+        return len(self.buffer) / self.buffer.capacity
 
     def offer_many(self, lines: list[LogLine]) -> None:
         if threading.get_ident() != self._thread_id:
@@ -153,6 +162,7 @@ class Drain:
                     log.info("drain %s: delivering again", self.name)
                     self._failing = False
                 self.delivered += len(pending)
+                self._progress_at = time.monotonic()
                 pending = []
                 self._backoff.reset()
         except Exception:  # a bug: say so, rather than let the drain die silently

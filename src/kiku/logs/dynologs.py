@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from kiku.logs.logplex import Logplex
 log = logging.getLogger("kiku.logs")
 # Bytes read from one dyno per pass: a burst is published in slices, with a pause between
 # them, so tails and drains get to run and the file (not their buffers) absorbs the burst.
-READ_SIZE = 64 << 10
+READ_SIZE = 8 << 10
+MAX_HOLD = 0.5  # seconds a dyno's lines may wait for a busy (not stuck) consumer
 SAVE_EVERY = 1.0  # seconds between writes of a dyno's log.pos
 
 
@@ -39,11 +41,20 @@ class Followed:
     rest: bytes = b""
     saved: tuple[int, int] = (0, 0)
     saved_at: float = 0.0
+    held_since: float | None = None  # monotonic: when a full consumer buffer paused it
+    unheld_until: float = 0.0  # no pausing until then: the last pause did not help
 
 
 class DynoLogFollower:
-    def __init__(self, root: Path, logplex: Logplex, interval: float = 0.02) -> None:
+    def __init__(
+        self,
+        root: Path,
+        logplex: Logplex,
+        interval: float = 0.02,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.root = root
+        self.clock = clock
         self.logplex = logplex
         self.interval = interval
         self._followed: dict[str, Followed] = {}
@@ -77,10 +88,30 @@ class DynoLogFollower:
                     if followed is None:
                         continue
                     self._followed[entry.name] = followed
+                if self._held(followed):
+                    lines += 1  # more to do soon
+                    continue
                 lines += self._read(followed)
             for gone in set(self._followed) - seen:
                 self._forget(self._followed.pop(gone))
             return lines
+
+    def _held(self, followed: Followed) -> bool:
+        """Pause while a consumer that keeps up is more than half full, for at most
+        MAX_HOLD: a burst waits in the file instead of being dropped from a buffer."""
+        now = self.clock()
+        if now < followed.unheld_until or self.logplex.pressure(followed.app_id) < 0.5:
+            followed.held_since = None
+            return False
+        if followed.held_since is None:
+            followed.held_since = now
+        if now - followed.held_since < MAX_HOLD:
+            return True
+        # A consumer this slow for this long is slower than the dyno: it drops (L10, L11)
+        # rather than slowing everyone else down.
+        followed.held_since = None
+        followed.unheld_until = now + 5 * MAX_HOLD
+        return False
 
     def finish(self, dyno_id: str) -> None:
         """Read a dyno's last lines before its directory goes (the backend's `remove`)."""

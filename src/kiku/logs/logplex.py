@@ -167,6 +167,16 @@ class Logplex:
                 return []
             return [line for line in channel.lines if line.seq > after]
 
+    def pressure(self, app_id: str) -> float:
+        """How full the fullest buffer of the app's sinks is (0 to 1), counting only sinks
+        that are keeping up (`pressure()`); a reader may pause briefly while it is high,
+        so a burst waits in the dyno's log file instead of overflowing a buffer."""
+        with self._lock:
+            channel = self._channels.get(app_id)
+            sinks = list(channel.sinks) if channel is not None else []
+        levels = [probe() for sink in sinks if (probe := getattr(sink, "pressure", None))]
+        return max(levels, default=0.0)
+
     def detach(self, app_id: str, sink: Sink) -> None:
         with self._lock:
             channel = self._channels.get(app_id)

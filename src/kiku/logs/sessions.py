@@ -30,6 +30,7 @@ from kiku.logs.lines import LogLine, rfc3339
 EXPIRY = 360.0  # seconds a session may go unfetched
 TAIL_BUFFER = 10000  # lines a tail may fall behind before it drops (L11)
 MAX_LINES = 1500
+PROGRESS_WINDOW = 1.0  # seconds: a consumer that took nothing for longer is stalled
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class TailSession:
         self._ready = asyncio.Event()
         self._notified = False
         self._lock = threading.Lock()
+        self._read_at = time.monotonic()  # when the consumer last took a batch
 
     def offer(self, line: LogLine) -> None:
         if not line.matches(self.source, self.dyno):
@@ -144,6 +146,13 @@ class TailSession:
             self._notified = True
         self.loop.call_soon_threadsafe(self._ready.set)
 
+    def pressure(self) -> float:
+        """How full the buffer is, while the consumer keeps reading (else 0: a stalled
+        consumer must not hold anyone up)."""
+        if time.monotonic() - self._read_at > PROGRESS_WINDOW:
+            return 0.0
+        return len(self.pending) / self.limit
+
     async def next_batch(self, timeout: float) -> tuple[list[LogLine], str | None]:
         """Lines waiting (after waiting up to `timeout` for one), and an L11 notice if some
         were dropped since the last batch."""
@@ -153,6 +162,7 @@ class TailSession:
             except TimeoutError:
                 return [], None
         with self._lock:
+            self._read_at = time.monotonic()
             self._ready.clear()
             self._notified = False
             batch = list(self.pending)
