@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +151,18 @@ class KikuServer:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+@contextlib.contextmanager
+def serving(data_dir: Path, *, env: dict[str, str] | None = None) -> Iterator[KikuServer]:
+    """A started server; afterwards it is stopped and every dyno it ran is reaped."""
+    server = KikuServer(data_dir, env=env)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.reap_dynos()
 
 
 def wait_for(check: Any, timeout: float = 60) -> Any:

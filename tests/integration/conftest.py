@@ -3,13 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from kikuserver import KikuServer
+from kikuserver import KikuServer, serving
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[KikuServer]:
-    server = KikuServer(tmp_path / "data")
-    server.start()
-    yield server
-    server.stop()
-    server.reap_dynos()
+    with serving(tmp_path / "data") as server:
+        yield server

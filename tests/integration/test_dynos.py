@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from gitpush import GitRepo
-from kikuserver import KikuServer, wait_for
+from kikuserver import KikuServer, serving, wait_for
 from schemacheck import assert_valid_list
 
 PASSWORD = "correct horse battery"
@@ -27,11 +27,8 @@ http.server.HTTPServer(("0.0.0.0", int(os.environ["PORT"])), H).serve_forever()
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KikuServer]:
-    server = KikuServer(tmp_path_factory.mktemp("dynos") / "data")
-    server.start()
-    yield server
-    server.stop()
-    server.reap_dynos()
+    with serving(tmp_path_factory.mktemp("dynos") / "data") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from gitpush import GitRepo
-from kikuserver import KikuServer, kiku, wait_for
+from kikuserver import KikuServer, kiku, serving, wait_for
 
 PASSWORD = "correct horse battery"
 WEB = """import http.server, os, sys
@@ -38,11 +38,8 @@ time.sleep(3600)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KikuServer]:
-    server = KikuServer(tmp_path_factory.mktemp("logs") / "data")
-    server.start()
-    yield server
-    server.stop()
-    server.reap_dynos()
+    with serving(tmp_path_factory.mktemp("logs") / "data") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from gitpush import GitRepo
-from kikuserver import KikuServer, kiku, wait_for
+from kikuserver import KikuServer, kiku, serving, wait_for
 
 PASSWORD = "correct horse battery"
 WEB = """import http.server, os
@@ -35,11 +35,8 @@ SAMPLE = re.compile(
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KikuServer]:
     data = tmp_path_factory.mktemp("metrics") / "data"
-    server = KikuServer(data, env={"KIKU_RUNTIME_METRICS_INTERVAL": "1"})
-    server.start()
-    yield server
-    server.stop()
-    server.reap_dynos()
+    with serving(data, env={"KIKU_RUNTIME_METRICS_INTERVAL": "1"}) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from gitpush import GitRepo, PushResult
-from kikuserver import KikuServer, kiku
+from kikuserver import KikuServer, kiku, serving
 from schemacheck import BASE_URI, FORMATS, load_schema, problems
 
 PASSWORD = "correct horse battery"
@@ -39,11 +39,8 @@ FLASK_APP = (
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KikuServer]:
-    server = KikuServer(tmp_path_factory.mktemp("push") / "data")
-    server.start()
-    yield server
-    server.stop()
-    server.reap_dynos()
+    with serving(tmp_path_factory.mktemp("push") / "data") as server:
+        yield server
 
 
 class Pusher:

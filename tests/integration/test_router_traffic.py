@@ -17,7 +17,7 @@ import pytest
 
 from certkit import TestCA
 from gitpush import GitRepo
-from kikuserver import KikuServer, wait_for
+from kikuserver import KikuServer, serving, wait_for
 
 PASSWORD = "correct horse battery"
 APP = """import http.server, os
@@ -35,11 +35,8 @@ http.server.ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), H).serve_f
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KikuServer]:
-    server = KikuServer(tmp_path_factory.mktemp("traffic") / "data")
-    server.start()
-    yield server
-    server.stop()
-    server.reap_dynos()
+    with serving(tmp_path_factory.mktemp("traffic") / "data") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
