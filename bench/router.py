@@ -258,11 +258,18 @@ class Figures:
     cpu_us: float | None = None
 
 
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _parse(pattern: str, out: str) -> str:
+    found = re.search(pattern, out)
+    if found is None:
+        sys.exit(f"cannot read wrk's output ({pattern!r} not found):\n{out}")
+    return found.group(1)
 
 
 def _ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    number, unit = _parse(r"^([\d.]+)(us|ms|s|m)$", text), text.lstrip("0123456789.")
     return float(number) * _UNITS[unit]
 
 
@@ -278,10 +285,10 @@ def wrk(port: int, duration: float, connections: int, cpus: str | None) -> Figur
         f"http://{HOST}:{port}/",
     ]
     out = subprocess.run(pinned(command, cpus), capture_output=True, text=True, check=True).stdout
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    requests = int(_parse(r"(\d+) requests in", out))
+    rate = float(_parse(r"Requests/sec:\s+([\d.]+)", out))
+    p50 = _ms(_parse(r"50%\s+(\S+)", out))
+    p99 = _ms(_parse(r"99%\s+(\S+)", out))
     problems = re.findall(r"(Non-2xx or 3xx responses: \d+|Socket errors: .*)", out)
     return Figures("", requests, rate, p50, p99, "; ".join(problems))
 

@@ -23,6 +23,7 @@ class ResponseSink(Protocol):
     def tunnel_to_client(self, data: bytes) -> None: ...
     def backend_bad(self, conn: BackendConnection) -> None: ...
     def backend_lost(self, conn: BackendConnection) -> None: ...
+    def response_flush(self) -> None: ...
     def backend_pause_writing(self) -> None: ...
     def backend_resume_writing(self) -> None: ...
 
@@ -38,6 +39,7 @@ class BackendConnection(asyncio.Protocol):
         self.tunnel = False
         self.skip_body = False  # the response to a HEAD request has no body
         self.idle_handle: asyncio.TimerHandle | None = None
+        self.idle_since: float | None = None  # in the pool since; None while in use
         self.requests = 0
 
     # asyncio.Protocol
@@ -62,6 +64,7 @@ class BackendConnection(asyncio.Protocol):
             sink.response_upgraded(data[offset:])
         except httptools.HttpParserError:
             sink.backend_bad(self)
+        sink.response_flush()
 
     def eof_received(self) -> bool | None:
         return None
@@ -122,6 +125,10 @@ class BackendConnection(asyncio.Protocol):
         assert self.transport is not None
         self.transport.write(data)
 
+    def writelines(self, data: list[bytes]) -> None:
+        assert self.transport is not None
+        self.transport.writelines(data)
+
     def close(self) -> None:
         self.sink = None
         if self.transport is not None:
@@ -145,9 +152,7 @@ class BackendPool:
         conns = self._idle.get((backend.address, backend.port))
         while conns:
             conn = conns.pop()
-            if conn.idle_handle is not None:
-                conn.idle_handle.cancel()
-                conn.idle_handle = None
+            conn.idle_since = None
             if conn.alive:
                 return conn
         return None
@@ -170,7 +175,22 @@ class BackendPool:
             conn.close()
             return
         conns.append(conn)
-        conn.idle_handle = asyncio.get_running_loop().call_later(self.idle_timeout, conn.close)
+        # One timer per connection, re-armed when it fires early; not one per request.
+        loop = asyncio.get_running_loop()
+        conn.idle_since = now = loop.time()
+        if conn.idle_handle is None:
+            conn.idle_handle = loop.call_at(now + self.idle_timeout, self._expire, conn)
+
+    def _expire(self, conn: BackendConnection) -> None:
+        """Close `conn` once it has sat in the pool for `idle_timeout`."""
+        conn.idle_handle = None
+        if conn.idle_since is None:
+            return  # in use: release() arms the timer again
+        left = conn.idle_since + self.idle_timeout - asyncio.get_running_loop().time()
+        if left > 0:
+            conn.idle_handle = asyncio.get_running_loop().call_later(left, self._expire, conn)
+        else:
+            conn.close()
 
     def forget(self, conn: BackendConnection) -> None:
         conns = self._idle.get(conn.key)

@@ -47,6 +47,10 @@ def _affinity_cookie(value: bytes) -> bytes:
     return b""
 
 
+def _ready(route: Route) -> bool:
+    return route.state == UP and bool(route.backends)
+
+
 def is_hop(lname: bytes) -> bool:
     return lname in _HOP or lname.startswith(b"proxy-")
 
@@ -224,13 +228,17 @@ class ProxyCycle:
         self.reused = False
         self.connect_ms = 0
         self.sent_at = 0.0
-        self.timer: asyncio.TimerHandle | None = None
+        # A deadline (first byte, idle) and what to do then: the connection's watchdog
+        # checks it, so a request arms no timer of its own.
+        self.deadline = 0.0
+        self.on_deadline: Callable[[], None] | None = None
         self.last_activity = 0.0
         # The response
         self.status = 0
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.interim = False
+        self.out: list[bytes] = []  # bytes for the client, written by response_flush()
         self.head_sent = False
         self.rechunk = False
         self.close_delimited = False
@@ -242,52 +250,81 @@ class ProxyCycle:
     # deciding where to go
 
     def start(self) -> None:
-        self.task = self.loop.create_task(self.run())
-
-    async def run(self) -> None:
+        """Decide where the request goes. Usually the table says the app is up and the pool
+        has a connection to the dyno: the request is sent now, without a task. A task
+        waits only for what takes time: an app booting, a new connection."""
+        if self.finished:
+            return
         if self.req.error is not None:
             self.reply(self.req.error)
             return
-        route = await self._resolve()
-        if route is None or self.finished:
+        route = self._lookup()
+        if route is None:
             return
-        conn = await self._connect(route)
+        if not _ready(route):
+            self.task = self.loop.create_task(self._boot_then_send(route))
+            return
+        backend = self._first_backend(route)
+        conn = self._pooled(route, backend)
+        if conn is not None:
+            self._send(conn)
+        else:
+            self.task = self.loop.create_task(self._connect_then_send(route, backend))
+
+    def _lookup(self) -> Route | None:
+        """The request's route, counted against the app's limits; None when the router
+        answered instead (no such app, maintenance, limits, crashed, no web dynos)."""
+        route = self.table.lookup(self.req.host)
+        if route is None:
+            self.reply(pages.NO_SUCH_APP)
+            return None
+        self.app_id = route.app_id or "-"
+        self.route = route
+        if route.maintenance:
+            self.reply(pages.H80)
+            return None
+        if not self.counted and not self._admit(route):
+            return None
+        if _ready(route):
+            return route
+        if route.state == CRASHED:
+            self.reply(pages.H10)
+            return None
+        if route.state == NONE:
+            self.reply(pages.H14)
+            return None
+        return route  # starting: wait for it
+
+    async def _boot_then_send(self, route: Route) -> None:
+        """H20: hold the request while the app boots, up to `boot_timeout`."""
+        deadline = self.loop.time() + self.config.boot_timeout
+        while not _ready(route):
+            remaining = deadline - self.loop.time()
+            if remaining <= 0 or not await self.table.wait_changed(remaining):
+                if not self.finished:
+                    self.reply(pages.H20)
+                return
+            if self.finished:
+                return
+            found = self._lookup()
+            if found is None:
+                return
+            route = found
+        backend = self._first_backend(route)
+        conn = self._pooled(route, backend)
+        if conn is not None:
+            self._send(conn)
+        else:
+            await self._connect_then_send(route, backend)
+
+    async def _connect_then_send(self, route: Route, backend: Backend) -> None:
+        conn = await self._connect(route, backend)
         if conn is None:
             return
         if self.finished:
             conn.close()
             return
         self._send(conn)
-
-    async def _resolve(self) -> Route | None:
-        deadline = self.loop.time() + self.config.boot_timeout
-        while True:
-            route = self.table.lookup(self.req.host)
-            if route is None:
-                self.reply(pages.NO_SUCH_APP)
-                return None
-            self.app_id = route.app_id or "-"
-            self.route = route
-            if route.maintenance:
-                self.reply(pages.H80)
-                return None
-            if not self.counted and not self._admit(route):
-                return None
-            if route.state == UP and route.backends:
-                return route
-            if route.state == CRASHED:
-                self.reply(pages.H10)
-                return None
-            if route.state == NONE:
-                self.reply(pages.H14)
-                return None
-            remaining = deadline - self.loop.time()
-            if remaining <= 0 or not await self.table.wait_changed(remaining):
-                if not self.finished:
-                    self.reply(pages.H20)
-                return None
-            if self.finished:
-                return None
 
     def _admit(self, route: Route) -> bool:
         """Count this request against the app's limits on this router: client connections
@@ -320,19 +357,35 @@ class ProxyCycle:
             else:
                 backlog[app_id] -= 1
 
-    async def _connect(self, route: Route) -> BackendConnection | None:
+    def _first_backend(self, route: Route) -> Backend:
+        """The dyno the client's affinity cookie names, if it is up; else the next one."""
+        pinned = route.pinned(self.req.affinity) if route.affinity and self.req.affinity else None
+        backend = pinned if pinned is not None else route.choose()
+        assert backend is not None
+        return backend
+
+    def _pooled(self, route: Route, backend: Backend) -> BackendConnection | None:
+        """An idle keep-alive connection to `backend`, if the pool has one."""
+        self.backend = backend
+        conn = self.pool.acquire(backend)
+        if conn is not None:
+            self.reused = True
+            self._pin(route, backend)
+        return conn
+
+    async def _connect(self, route: Route, backend: Backend) -> BackendConnection | None:
+        """A new connection to `backend` (whose pool had none), else to the next dynos:
+        up to `connect_tries` of them, `connect_timeout` each (H19, H21)."""
         error = pages.H21
         tries = min(self.config.connect_tries, len(route.backends))
-        pinned = route.pinned(self.req.affinity) if route.affinity and self.req.affinity else None
         for attempt in range(tries):
-            backend = pinned if attempt == 0 and pinned is not None else route.choose()
-            assert backend is not None
-            self.backend = backend
-            conn = self.pool.acquire(backend)
-            if conn is not None:
-                self.reused = True
-                self._pin(route, backend)
-                return conn
+            if attempt:
+                next_backend = route.choose()
+                assert next_backend is not None
+                backend = next_backend
+                conn = self._pooled(route, backend)
+                if conn is not None:
+                    return conn
             t0 = self.loop.time()
             try:
                 conn = await self.pool.connect(backend, self.config.connect_timeout)
@@ -359,16 +412,16 @@ class ProxyCycle:
     def _send(self, conn: BackendConnection) -> None:
         self.conn = conn
         conn.attach(self)
-        head = self.req.head
+        out = [self.req.head]
         if self.body and not self.req.websocket:
-            conn.write(head + b"".join(self._frame(c) for c in self.body))
-        else:
-            conn.write(head)
-        self.body.clear()
-        self.body_buffered = 0
-        self.protocol.reading.resume(BUFFER)
+            out += [self._frame(c) for c in self.body]
         if self.body_done and self.req.chunked:
-            conn.write(b"0\r\n\r\n")
+            out.append(b"0\r\n\r\n")
+        conn.writelines(out)  # head, buffered body and its end: one write
+        if self.body:
+            self.body.clear()
+            self.body_buffered = 0
+            self.protocol.reading.resume(BUFFER)
         self.sent_at = self.loop.time()
         if self.body_done:  # else body_complete() starts the 30 s window
             self._arm(self.config.first_byte_timeout, self._first_byte_timeout)
@@ -475,7 +528,7 @@ class ProxyCycle:
         head = b"".join(out)
         self.head_sent = True
         self.bytes += len(head)
-        self.protocol.write(head)
+        self.out.append(head)
         self.last_activity = self.loop.time()
         self._arm(self.config.idle_timeout, self._idle_check)
         if self.req.method == b"HEAD" and not upgraded:
@@ -488,7 +541,7 @@ class ProxyCycle:
             if not is_hop(name.lower()):
                 out += (name, b": ", value, b"\r\n")
         out.append(b"\r\n")
-        self.protocol.write(b"".join(out))
+        self.out.append(b"".join(out))
         self.reason = b""
         self.headers = []
 
@@ -498,9 +551,9 @@ class ProxyCycle:
         self.bytes += len(data)
         self.last_activity = self.loop.time()
         if self.rechunk:
-            self.protocol.write(b"%x\r\n%b\r\n" % (len(data), data))
+            self.out += (b"%x\r\n" % len(data), data, b"\r\n")
         else:
-            self.protocol.write(data)
+            self.out.append(data)
 
     def response_done(self, conn: BackendConnection) -> None:
         if self.interim:
@@ -509,7 +562,7 @@ class ProxyCycle:
         if self.finished or (self.status == 101 and self.req.websocket):
             return  # an upgrade: response_upgraded() takes over
         if self.rechunk:
-            self.protocol.write(b"0\r\n\r\n")
+            self.out.append(b"0\r\n\r\n")
         reusable = (
             self.body_done
             and not self.close_delimited
@@ -534,7 +587,7 @@ class ProxyCycle:
         self.tunnel = True
         self._log(None)
         if rest:
-            self.protocol.write(rest)
+            self.out.append(rest)
         if self.conn is not None:
             for data in self.tunnel_buffer:
                 self.conn.write(data)
@@ -543,6 +596,13 @@ class ProxyCycle:
     def tunnel_to_client(self, data: bytes) -> None:
         self.last_activity = self.loop.time()
         self.protocol.write(data)
+
+    def response_flush(self) -> None:
+        """Write what this read of the dyno's bytes produced for the client: head, body
+        and chunk framing go out in one write (one system call), not one each."""
+        if self.out:
+            out, self.out = self.out, []
+            self.protocol.writelines(out)
 
     def backend_bad(self, conn: BackendConnection) -> None:
         conn.close()
@@ -568,7 +628,7 @@ class ProxyCycle:
                 self.reply(pages.H13)
         elif self.close_delimited:
             if self.rechunk:
-                self.protocol.write(b"0\r\n\r\n")
+                self.out.append(b"0\r\n\r\n")
             self._log(None)
             self._finish()
         else:
@@ -619,6 +679,7 @@ class ProxyCycle:
             self.status = 499
             self._log(pages.H27, sock="client")
         self.finished = True
+        self.out.clear()
         self._cancel_timer()
         self._uncount()
         if self.conn is not None:
@@ -637,21 +698,29 @@ class ProxyCycle:
     # timers
 
     def _arm(self, delay: float, callback: Callable[[], None]) -> None:
-        self._cancel_timer()
-        self.timer = self.loop.call_later(delay, callback)
+        self.deadline = self.loop.time() + delay
+        self.on_deadline = callback
+        self.protocol.watch(delay)
 
     def _cancel_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.on_deadline = None
+
+    def check_deadline(self, now: float) -> None:
+        """The connection's watchdog: run what is due, else ask it to look again later."""
+        callback = self.on_deadline
+        if callback is None:
+            return
+        if now < self.deadline:
+            self.protocol.watch(self.deadline - now)
+            return
+        self.on_deadline = None
+        callback()
 
     def _first_byte_timeout(self) -> None:
-        self.timer = None
         if not self.head_sent and not self.finished:
             self.reply(pages.H12)
 
     def _idle_check(self) -> None:
-        self.timer = None
         if self.finished:
             return
         idle = self.loop.time() - self.last_activity
@@ -681,7 +750,7 @@ class ProxyCycle:
                 data = data[: data.index(b"\r\n\r\n") + 4]
             self.bytes += len(data)
             self.head_sent = True
-            self.protocol.write(data)
+            self.out.append(data)
         self._log(None if error is pages.NO_SUCH_APP else error)
         self._finish()
 
@@ -704,6 +773,7 @@ class ProxyCycle:
     def _finish(self) -> None:
         if self.finished:
             return
+        self.response_flush()
         self.finished = True
         self._cancel_timer()
         self._uncount()

@@ -39,13 +39,21 @@ class RouterProtocol(asyncio.Protocol):
         self.cycles: deque[ProxyCycle] = deque()
         self.upgraded = False
         self.closing = False
+        # Keep-alive: closed `keepalive_timeout` after its last response unless a byte
+        # came since. One timer, re-armed when it fires early, not one per request.
         self.idle_handle: asyncio.TimerHandle | None = None
+        self.idle_since: float | None = None  # None: not idle (bytes came, or a request)
+        # The cycles' deadlines (first byte, idle): one watchdog timer, armed at most
+        # `watch_period` ahead so that a nearer deadline set later still finds it armed.
+        self.watchdog: asyncio.TimerHandle | None = None
+        self.watch_period = min(self.config.first_byte_timeout, self.config.idle_timeout)
         self.app_id: str | None = None  # the app its first request went to (H22 counts)
         # A request half sent: when the client last sent a byte, and the H28 timer.
         self.in_request = False
         self.last_rx = 0.0
         self.client_timer: asyncio.TimerHandle | None = None
         # Per-request state
+        self.starting: ProxyCycle | None = None  # to start once this read is parsed
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.ignore = False  # the rest of a request we already refused
@@ -62,9 +70,7 @@ class RouterProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_rx = self.loop.time()
-        if self.idle_handle is not None:
-            self.idle_handle.cancel()
-            self.idle_handle = None
+        self.idle_since = None
         if self.upgraded:
             if self.cycles:
                 self.cycles[-1].tunnel_from_client(data)
@@ -82,13 +88,17 @@ class RouterProtocol(asyncio.Protocol):
                 self.reading.pause(PIPELINE)  # nothing more is read on this connection
         except httptools.HttpParserError as exc:
             self._bad_request(exc)
+        # A request starts once the bytes read with its head are parsed: a small body
+        # that came along goes to the dyno in the same write as the head.
+        cycle, self.starting = self.starting, None
+        if cycle is not None:
+            cycle.start()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.router.connections.discard(self)
-        if self.idle_handle is not None:
-            self.idle_handle.cancel()
-        if self.client_timer is not None:
-            self.client_timer.cancel()
+        for timer in (self.idle_handle, self.watchdog, self.client_timer):
+            if timer is not None:
+                timer.cancel()
         if self.app_id is not None:
             counts = self.router.app_connections
             if counts.get(self.app_id, 0) <= 1:
@@ -152,7 +162,7 @@ class RouterProtocol(asyncio.Protocol):
         )
         self.cycles.append(cycle)
         if len(self.cycles) == 1:
-            cycle.start()
+            self.starting = cycle
         else:
             self.reading.pause(PIPELINE)
 
@@ -169,6 +179,10 @@ class RouterProtocol(asyncio.Protocol):
         if self.transport is not None:
             self.transport.write(data)
 
+    def writelines(self, data: list[bytes]) -> None:
+        if self.transport is not None:
+            self.transport.writelines(data)
+
     def cycle_done(self, cycle: ProxyCycle, keep_alive: bool) -> None:
         if self.cycles and self.cycles[0] is cycle:
             self.cycles.popleft()
@@ -179,7 +193,8 @@ class RouterProtocol(asyncio.Protocol):
             return
         self.reading.resume(PIPELINE)
         if self.cycles:
-            self.cycles[0].start()
+            # Not now: the dyno's connection that just finished may still be parsing.
+            self.loop.call_soon(self.cycles[0].start)
         else:
             self._idle()
 
@@ -222,13 +237,38 @@ class RouterProtocol(asyncio.Protocol):
         else:
             self.transport.close()
 
+    def watch(self, delay: float) -> None:
+        """A cycle has a deadline `delay` seconds from now: the watchdog looks by then."""
+        now = self.loop.time()
+        timer = self.watchdog
+        if timer is not None:
+            if timer.when() <= now + delay:
+                return
+            timer.cancel()
+        self.watchdog = self.loop.call_at(now + min(delay, self.watch_period), self._watch)
+
+    def _watch(self) -> None:
+        self.watchdog = None
+        now = self.loop.time()
+        for cycle in list(self.cycles):
+            cycle.check_deadline(now)
+
     def _idle(self) -> None:
-        self.idle_handle = self.loop.call_later(self.config.keepalive_timeout, self._idle_close)
+        self.idle_since = now = self.loop.time()
+        if self.idle_handle is None:
+            self.idle_handle = self.loop.call_at(
+                now + self.config.keepalive_timeout, self._idle_close
+            )
 
     def _idle_close(self) -> None:
         self.idle_handle = None
-        if not self.cycles and self.transport is not None:
-            self.transport.close()
+        if self.idle_since is None or self.cycles or self.transport is None:
+            return  # busy since: the next response arms it again
+        left = self.idle_since + self.config.keepalive_timeout - self.loop.time()
+        if left > 0:
+            self.idle_handle = self.loop.call_later(left, self._idle_close)
+            return
+        self.transport.close()
 
     def _bad_request(self, exc: Exception) -> None:
         """A request we cannot parse: 400 (after any running response), then close."""
