@@ -96,7 +96,8 @@ def wait_for_server_command(kiku: str, timeout: float = 120.0) -> None:
 @contextmanager
 def running_server(kiku: str, data_dir: Path) -> Iterator[Server]:
     api_port, router_port = free_port(), free_port()
-    env = {**os.environ, "KIKU_RATE_LIMIT": "1000000"}
+    # Drains to receivers on this host (bench/logs.py) are allowed.
+    env = {**os.environ, "KIKU_RATE_LIMIT": "1000000", "KIKU_DRAIN_ALLOW_PRIVATE": "1"}
     env.pop("KIKU_DATABASE_URL", None)  # always a throwaway SQLite in the temp dir
     log = data_dir.parent / "server.log"
     command = [

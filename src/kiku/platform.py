@@ -95,7 +95,12 @@ class Platform:
             metrics=metrics,
             events=events,
             log_sessions=LogSessions(settings.data_dir / "logs" / "session.key", clock),
-            drains=Drains(logplex, store, ca_file=settings.drain_ca_file),
+            drains=Drains(
+                logplex,
+                store,
+                ca_file=settings.drain_ca_file,
+                private_ok=settings.drain_allow_private,
+            ),
         )
 
     @property

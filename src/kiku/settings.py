@@ -81,6 +81,8 @@ class Settings:
     stack_dir: Path = Path("/var/lib/kiku/stacks/kiku-24")
     # CA certificates (PEM) that syslog+tls and https drains trust besides the system's.
     drain_ca_file: Path | None = None
+    # Drains may send to loopback and private addresses (tests; a trusted network).
+    drain_allow_private: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -95,6 +97,8 @@ class Settings:
         }
         if environ.get("KIKU_STACK_DIR"):
             values["stack_dir"] = Path(environ["KIKU_STACK_DIR"])
+        if environ.get("KIKU_DRAIN_ALLOW_PRIVATE", "") not in ("", "0", "false", "no"):
+            values["drain_allow_private"] = True
         if environ.get("KIKU_DRAIN_CA_FILE"):
             values["drain_ca_file"] = Path(environ["KIKU_DRAIN_CA_FILE"])
         for name, variable in _NUMBERS.items():

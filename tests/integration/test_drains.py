@@ -16,7 +16,8 @@ PASSWORD = "correct horse battery"
 def test_drains_in_a_real_server(tmp_path: Path) -> None:
     ca = local_ca(tmp_path / "drain-ca")
     with SyslogReceiver(tls=server_context(ca)) as receiver:
-        server = KikuServer(tmp_path / "data", env={"KIKU_DRAIN_CA_FILE": str(ca.ca_cert)})
+        env = {"KIKU_DRAIN_CA_FILE": str(ca.ca_cert), "KIKU_DRAIN_ALLOW_PRIVATE": "1"}
+        server = KikuServer(tmp_path / "data", env=env)
         server.start()
         try:
             token = server.login("drains@example.com", PASSWORD)

@@ -32,9 +32,14 @@ def no_threads_left() -> Iterator[None]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """The operator trusts a CA of their own for drains (KIKU_DRAIN_CA_FILE)."""
+    """The operator trusts a CA of their own for drains (KIKU_DRAIN_CA_FILE), and lets
+    drains reach this host (the receivers are on loopback)."""
     ca = local_ca(tmp_path / "drain-ca")
-    environ = {"KIKU_DATA_DIR": str(tmp_path / "kiku"), "KIKU_DRAIN_CA_FILE": str(ca.ca_cert)}
+    environ = {
+        "KIKU_DATA_DIR": str(tmp_path / "kiku"),
+        "KIKU_DRAIN_CA_FILE": str(ca.ca_cert),
+        "KIKU_DRAIN_ALLOW_PRIVATE": "1",
+    }
     return Settings.from_env(environ)
 
 

@@ -14,6 +14,7 @@ import pytest
 from kiku.logs.drain import Backoff, Drain, open_drain, tls_context
 from kiku.logs.lines import LogLine
 from kiku.logs.logplex import Logplex
+from kiku.logs.sender import DeliveryFailed, check_public
 from kiku.tls import LocalCA
 from logs.receivers import (
     HttpsReceiver,
@@ -62,6 +63,7 @@ def attach(logplex: Logplex, opened: list[Drain], url: str, **options: object) -
     def announce(text: str) -> None:
         logplex.publish(APP, "heroku", "logplex", text)
 
+    options.setdefault("private_ok", True)  # the receivers are on loopback
     drain = open_drain(url, TOKEN, announce=announce, backoff=FAST, **options)  # type: ignore[arg-type]
     opened.append(drain)
     logplex.attach(APP, drain)
@@ -381,3 +383,23 @@ def test_drain_secrets_never_reach_kikus_log(
         wait_until(lambda: drain.dropped == 2, what="the second batch refused")
     assert "dropped 1 lines" in caplog.text
     assert "hunter2" not in caplog.text and "sekrit" not in caplog.text
+
+
+def test_drains_reach_only_public_addresses_unless_the_operator_allows(
+    logplex: Logplex, drains: list[Drain]
+) -> None:
+    """A drain must not make kiku a way into this host's services (the API, add-ons)."""
+    said: list[str] = []
+    drain = open_drain(
+        "syslog://127.0.0.1:5100", TOKEN, announce=said.append, backoff=FAST, private_ok=False
+    )
+    drains.append(drain)
+    drain.offer(LogLine(1, 1.0, "app", "web.1", "secret stuff"))
+    wait_until(lambda: said)
+    assert "not public" in said[0] and "KIKU_DRAIN_ALLOW_PRIVATE=1" in said[0]
+    assert drain.delivered == 0
+    with pytest.raises(DeliveryFailed, match="not public"):
+        check_public("localhost", 80)
+    with pytest.raises(DeliveryFailed, match="not public"):
+        check_public("10.1.2.3", 80)
+    check_public("8.8.8.8", 53)  # a literal public address needs no lookup

@@ -213,6 +213,7 @@ def open_drain(
     backoff: Backoff | None = None,
     retry_delay: float = 1.0,
     clock: Callable[[], float] = time.time,
+    private_ok: bool = False,
 ) -> Drain:
     """A started drain for `url` (syslog://, syslog+tls://, https://, http://): attach it to
     a logplex, or `offer()` it lines directly (bench/logs.py); `close()` it when done.
@@ -222,9 +223,9 @@ def open_drain(
     sender: Sender
     if target.is_syslog:
         context = (tls or tls_context()) if target.uses_tls else None
-        sender = SyslogSender(target, token, tls=context, announce=announce)
+        sender = SyslogSender(target, token, tls=context, announce=announce, private_ok=private_ok)
     else:
-        sender = HttpSender(target, token, tls=tls, retry_delay=retry_delay)
+        sender = HttpSender(target, token, tls=tls, retry_delay=retry_delay, private_ok=private_ok)
     drain = Drain(
         sender, name=token, announce=announce, capacity=capacity, backoff=backoff, clock=clock
     )

@@ -76,8 +76,10 @@ class Drains:
         grace: float = GRACE,
         backoff: Callable[[], Backoff] = Backoff,
         retry_delay: float = 1.0,
+        private_ok: bool = False,
     ) -> None:
         self.logplex = logplex
+        self.private_ok = private_ok
         self.store = store
         self.ca_file = ca_file
         self.grace = grace
@@ -160,6 +162,7 @@ class Drains:
                 tls=self._context(),
                 backoff=self._backoff(),
                 retry_delay=self._retry_delay,
+                private_ok=self.private_ok,
             )
         except InvalidParams:
             log.warning("drain %s: cannot drain to %s; skipped", spec.token, redact(spec.url))

@@ -32,6 +32,7 @@ import httpx
 
 from kiku.logs.drain_urls import DrainUrl
 from kiku.logs.lines import LogLine
+from kiku.logs.sender import DeliveryFailed, check_public
 
 log = logging.getLogger("kiku.logs.drains")
 
@@ -81,8 +82,10 @@ class HttpSender:
         tls: ssl.SSLContext | None = None,
         retry_delay: float = 1.0,
         transport: httpx.BaseTransport | None = None,
+        private_ok: bool = False,
     ) -> None:
         self.target = target
+        self.private_ok = private_ok
         self.token = token
         self.retry_delay = retry_delay
         self.dropped = 0  # lines in batches given up on
@@ -116,6 +119,12 @@ class HttpSender:
         for attempt in range(ATTEMPTS):
             if attempt and self._aborted.wait(self.retry_delay):
                 break
+            if not self.private_ok:
+                try:
+                    check_public(self.target.host, self.target.port)
+                except DeliveryFailed as exc:
+                    outcome, why = "retry", str(exc)
+                    continue
             outcome, why = self._post(body, headers)
             if outcome == "delivered":
                 return

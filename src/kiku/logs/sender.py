@@ -9,6 +9,8 @@ HTTPS endpoint), so a `Drain` is the same loop whatever it delivers to.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -17,6 +19,26 @@ from kiku.logs.lines import LogLine
 
 class DeliveryFailed(Exception):
     """Temporary: the drain keeps the lines, backs off, and tries them again."""
+
+
+PRIVATE_HINT = (
+    "kiku sends logs only to public addresses; an operator can allow private ones with "
+    "KIKU_DRAIN_ALLOW_PRIVATE=1"
+)
+
+
+def check_public(host: str, port: int) -> None:
+    """Refuse a receiver on loopback, private, link-local or other non-public addresses:
+    a drain must not turn kiku into a way to reach this host's or its network's services
+    (the API, add-on databases). Checked when connecting, so DNS cannot sneak one in."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise DeliveryFailed(f"cannot resolve {host}: {exc}") from exc
+    for *_, address in infos:
+        ip = ipaddress.ip_address(address[0])
+        if not ip.is_global:
+            raise DeliveryFailed(f"{host} is at {ip}, which is not public; {PRIVATE_HINT}")
 
 
 class Sender(Protocol):

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from kiku.logs.drain_urls import DrainUrl
 from kiku.logs.lines import LogLine
-from kiku.logs.sender import DeliveryFailed
+from kiku.logs.sender import DeliveryFailed, check_public
 
 CONNECT_TIMEOUT = 3.0
 # A receiver that reads nothing for this long is treated as gone (the buffer overflows
@@ -36,8 +36,10 @@ class SyslogSender:
         *,
         tls: ssl.SSLContext | None = None,
         announce: Callable[[str], None] = lambda text: None,
+        private_ok: bool = False,
     ) -> None:
         self.target = target
+        self.private_ok = private_ok
         self.token = token
         self._tls = tls
         self._announce = announce
@@ -67,6 +69,12 @@ class SyslogSender:
 
     def _connect(self) -> socket.socket:
         address = (self.target.host, self.target.port)
+        if not self.private_ok:
+            try:
+                check_public(*address)
+            except DeliveryFailed as exc:
+                self._announce(f'Error: drain uri="{self.target.redacted()}" refused: {exc}')
+                raise
         try:
             raw = socket.create_connection(address, timeout=CONNECT_TIMEOUT)
         except OSError as exc:
