@@ -79,6 +79,7 @@ class Server:
     url: str
     data_dir: Path
     log: Path
+    router_port: int = 0
 
 
 def wait_for_server_command(kiku: str, timeout: float = 120.0) -> None:
@@ -118,7 +119,7 @@ def running_server(kiku: str, data_dir: Path) -> Iterator[Server]:
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(process, f"http://{HOST}:{api_port}", data_dir, log)
+    server = Server(process, f"http://{HOST}:{api_port}", data_dir, log, router_port)
     try:
         wait_until_answering(server)
         yield server

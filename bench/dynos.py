@@ -10,15 +10,18 @@ limit lifted), creates a user, logs in with a recovery code, and measures:
      answers HTTP at its address (median of --starts);
   2. `ps:scale web=10`: from the PATCH until all 10 are `up` in the API and answer HTTP,
      then back to 0 until the API lists none;
-  3. `config:set` -> new release answering: from `PATCH /config-vars` until web.1 answers
-     with the new value from its environment (median of --configs);
-  4. `git push` -> new release answering, for a small Flask app (flask + gunicorn): the
-     first push of a fresh app and an unchanged re-push (an empty commit).
+  3. `config:set` -> new release answering: from `PATCH /config-vars` until kiku's router
+     answers (by Host) from web.1 with the new value from its environment (median of
+     --configs);
+  4. `git push` -> new release answering, for a small Flask app (flask + gunicorn): until
+     the router answers from the new release (its HEROKU_RELEASE_VERSION, labs
+     runtime-dyno-metadata), for the first push of a fresh app and an unchanged re-push
+     (an empty commit).
 
-kiku has no router yet: "answering" means an HTTP GET to the dyno's own address and port,
-as the `dynos` table stores them (the router will add its hop later). Apps 1-3 are
-Procfile-only (no buildpack work). This prints figures beside the issue's targets; it does
-not judge them. Whatever happens, the server is stopped and every dyno it ran is reaped.
+1 and 2 ask each dyno at its own address and port (as the `dynos` table stores them), 3
+and 4 go through the router, as a user's request does. Apps 1-3 are Procfile-only (no
+buildpack work). This prints figures beside the issue's targets; it does not judge them.
+Whatever happens, the server is stopped and every dyno it ran is reaped.
 """
 
 from __future__ import annotations
@@ -64,14 +67,17 @@ class H(http.server.BaseHTTPRequestHandler):
         pass
 http.server.HTTPServer(("0.0.0.0", int(os.environ["PORT"])), H).serve_forever()
 """
-FLASK = """from flask import Flask
+# The release it runs (labs runtime-dyno-metadata) tells a new release from the old one.
+FLASK = """import os
+
+from flask import Flask
 
 app = Flask(__name__)
 
 
 @app.route("/")
 def hello():
-    return "hello from flask"
+    return "hello from flask " + os.environ.get("HEROKU_RELEASE_VERSION", "?")
 """
 
 
@@ -89,11 +95,12 @@ def wait_for(check: Callable[[], T | None], what: str, timeout: float = 120.0) -
         time.sleep(POLL)
 
 
-def get(address: str, port: int) -> str | None:
-    """The body of a 200 answer at the dyno's address, or None (not there yet)."""
-    conn = http.client.HTTPConnection(address, port, timeout=1.0)
+def get(address: str, port: int, host: str | None = None) -> str | None:
+    """The body of a 200 answer at the address (a dyno's, or the router's with the app's
+    Host), or None (not there yet)."""
+    conn = http.client.HTTPConnection(address, port, timeout=5.0)
     try:
-        conn.request("GET", "/")
+        conn.request("GET", "/", headers={"Host": host} if host else {})
         response = conn.getresponse()
         body = response.read().decode(errors="replace")
         return body if response.status == 200 else None
@@ -161,6 +168,11 @@ class Bench:
         repo.commit("first")
         seconds, _ = repo.push(f"{self.server.url}/{name}.git")
         return repo, seconds
+
+    def routed(self, app: str, body: str) -> str | None:
+        """What the router answers for `app`, if it is `body`."""
+        text = get("127.0.0.1", self.server.router_port, f"{app}.localhost")
+        return text if text == body else None
 
     def scale(self, app: str, quantity: int) -> None:
         response = self.api.patch(f"/apps/{app}/formation/web", json={"quantity": quantity})
@@ -265,12 +277,12 @@ def config_set(bench: Bench, app: str, app_id: str, rounds: int) -> None:
         response = bench.api.patch(f"/apps/{app}/config-vars", json={"GREETING": value})
         response.raise_for_status()
         wait_for(
-            lambda v=value: bench.dynos.answer(app_id, "web.1", body=f"web.1 {v}"),
-            "web.1 answering with the new config",
+            lambda v=value: bench.routed(app, f"web.1 {v}"),
+            "web.1 answering with the new config through the router",
         )
         samples.append(time.perf_counter() - started)
     print(
-        f"3. config:set -> new release's web.1 answers with the new value: "
+        f"3. config:set -> the router answers from the new release's web.1 (new value): "
         f"median {statistics.median(samples):.2f} s ({_all(samples)})  "
         f"[target <= {TARGETS['config']:.1f} s]"
     )
@@ -285,10 +297,12 @@ def push_to_answer(bench: Bench, version: str) -> None:
     (repo.path / "Procfile").write_text("web: gunicorn -b 0.0.0.0:$PORT app:app\n")
     (repo.path / "app.py").write_text(FLASK)
     repo.commit("flask app")
+    feature = f"/apps/{name}/features/runtime-dyno-metadata"
+    bench.api.patch(feature, json={"enabled": True}).raise_for_status()
     url = f"{bench.server.url}/{name}.git"
     print(
-        f"4. git push -> new release's web.1 answers, Flask app (flask + gunicorn, Python "
-        f"{version}); no router yet, so straight to the dyno's address:"
+        f"4. git push -> the router answers from the new release, Flask app (flask + "
+        f"gunicorn, Python {version}):"
     )
     for key, label in (
         ("first", "first push, fresh app"),
@@ -318,10 +332,11 @@ def push_once(
         row = bench.dynos.rows(app_id).get("web.1")
         if not seen and row is not None and row["release_version"] == release:
             seen.append(time.perf_counter() - started)
-        return bench.dynos.answer(app_id, "web.1", version=release, body="hello from flask")
+        return bench.routed(name, f"hello from flask v{release}")
 
-    wait_for(answering, f"v{release}'s web.1 answering")
-    return time.perf_counter() - started, pushed, release, seen[0]
+    wait_for(answering, f"v{release} answering through the router")
+    total = time.perf_counter() - started
+    return total, pushed, release, seen[0] if seen else total
 
 
 # -- the run -------------------------------------------------------------------------------
