@@ -135,3 +135,15 @@ def test_a_stalled_tail_drops_and_says_l11_without_slowing_anyone(tmp_path: Path
         assert [line.message for line in lines] == ["later"] and notice is None
 
     asyncio.run(scenario())
+
+
+def test_a_destroyed_apps_stream_and_file_go(tmp_path: Path) -> None:
+    logplex = Logplex(tmp_path)
+    logplex.publish(APP, "app", "web.1", "hello")
+    logplex.flush()
+    assert (tmp_path / f"{APP}.log").exists()
+    logplex.forget(APP)
+    logplex.publish(APP, "heroku", "web.1", "Stopping all processes with SIGTERM")
+    logplex.flush()
+    assert not (tmp_path / f"{APP}.log").exists()
+    assert logplex.history(APP, 100) == []

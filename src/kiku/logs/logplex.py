@@ -82,6 +82,8 @@ class Logplex:
         self.clock = clock
         self._channels: dict[str, Channel] = {}
         self._watchers: list[Watcher] = []
+        # Destroyed apps (ids are never reused): their dynos' last words go nowhere.
+        self._forgotten: set[str] = set()
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -122,6 +124,8 @@ class Logplex:
                 last_at, stamp = at, rfc3339(at)
             pieces.extend((at, stamp, piece) for piece in _pieces(message))
         with self._lock:
+            if app_id in self._forgotten:
+                return
             channel = self._channel(app_id)
             seq = channel.seq
             lines = [
@@ -191,6 +195,7 @@ class Logplex:
     def forget(self, app_id: str) -> None:
         """The app is gone: drop its stream and its file."""
         with self._lock:
+            self._forgotten.add(app_id)
             self._channels.pop(app_id, None)
             with contextlib.suppress(FileNotFoundError):
                 (self.directory / f"{app_id}.log").unlink()
@@ -214,6 +219,8 @@ class Logplex:
                 self._write(channel, lines, rewrite)
 
     def _write(self, channel: Channel, lines: list[LogLine], rewrite: bool) -> None:
+        if channel.path.stem in self._forgotten:
+            return
         text = "".join(
             f"{line.seq}\t{line.at!r}\t{line.source}\t{line.process}\t{line.message}\n"
             for line in lines

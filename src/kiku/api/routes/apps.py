@@ -103,6 +103,8 @@ def destroy_app(app: AppDep, caller: CallerDep, platform: PlatformDep, db: DB) -
     # Its repository, build cache and slugs go with it; nothing else refers to them.
     platform.repos.remove(app.id)
     platform.compiler.purge_cache(app.id)
+    platform.logplex.forget(app.id)
+    platform.metrics.forget(app.id)
     for key in slugs:
         platform.blobs.delete(key)
     return view
