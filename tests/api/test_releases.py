@@ -142,3 +142,8 @@ def test_labs_features(api: TestClient, token: dict[str, str]) -> None:
     assert on.json()["enabled"] is True
     assert api.get("/apps/rel/features/runtime-dyno-metadata", headers=token).json()["enabled"]
     assert api.get("/apps/rel/features/no-such-feature", headers=token).status_code == 404
+    # `heroku labs` also lists account features: kiku has none, and says where app ones are.
+    assert api.get("/account/features", headers=token).json() == []
+    missing = api.patch("/account/features/x", headers=token, json={"enabled": True})
+    assert missing.status_code == 404 and "kiku features" in missing.json()["message"]
+    assert api.get("/account/features").status_code == 401

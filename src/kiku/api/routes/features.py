@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
-from kiku.api.deps import AppDep, PlatformDep
+from kiku.api.deps import AppDep, CallerDep, PlatformDep
 from kiku.api.views import fixed_id, iso
 from kiku.apps.features import FEATURES, Feature, feature_named
+from kiku.errors import NotFound
 from kiku.store.models import App
 
 router = APIRouter()
@@ -55,3 +56,18 @@ def update_feature(
     app.features = sorted(enabled)
     app.updated_at = platform.now()
     return feature_view(feature, app)
+
+
+# Account-wide labs (`heroku labs` lists them beside the app's): kiku has none yet.
+@router.get("/account/features")
+async def list_account_features(caller: CallerDep) -> list[dict[str, Any]]:
+    return []
+
+
+@router.api_route("/account/features/{name}", methods=["GET", "PATCH"])
+async def account_feature(name: str, caller: CallerDep) -> dict[str, Any]:
+    raise NotFound(
+        f"Couldn't find that feature ({name}): kiku has no account features; app features "
+        "are at /apps/{app}/features (kiku features -a APP).",
+        resource="account-feature",
+    )
