@@ -14,8 +14,6 @@ from kiku.router.table import Backend
 class ResponseSink(Protocol):
     """What a BackendConnection reports to (a ProxyCycle)."""
 
-    def response_status(self, reason: bytes) -> None: ...
-    def response_header(self, name: bytes, value: bytes) -> None: ...
     def response_head(self, conn: BackendConnection) -> None: ...
     def response_body(self, data: bytes) -> None: ...
     def response_done(self, conn: BackendConnection) -> None: ...
@@ -36,6 +34,9 @@ class BackendConnection(asyncio.Protocol):
         self.reading: ReadGate | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.sink: ResponseSink | None = None
+        # The response head being read, for the sink's response_head().
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
         self.tunnel = False
         self.skip_body = False  # the response to a HEAD request has no body
         self.idle_handle: asyncio.TimerHandle | None = None
@@ -87,15 +88,16 @@ class BackendConnection(asyncio.Protocol):
 
     def on_status(self, status: bytes) -> None:
         if self.sink is not None:
-            self.sink.response_status(status)
+            self.reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.sink is not None:
-            self.sink.response_header(name, value)
+            self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         if self.sink is not None:
             self.sink.response_head(self)
+        self.new_head()
 
     def on_body(self, body: bytes) -> None:
         if self.sink is not None and not self.skip_body:
@@ -106,6 +108,12 @@ class BackendConnection(asyncio.Protocol):
             self.sink.response_done(self)
 
     # used by the cycle
+
+    def new_head(self) -> None:
+        """Forget the head just read: the next one (after a 100 Continue, or the next
+        response on this connection) starts empty."""
+        self.reason = b""
+        self.headers = []
 
     def finish_bodyless(self) -> None:
         """A HEAD response ends with its head; the parser must not wait for a body."""
@@ -146,6 +154,7 @@ class BackendPool:
         self.idle_timeout = idle_timeout
         self.max_idle = max_idle
         self._idle: dict[tuple[str, int], list[BackendConnection]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.opened = 0
 
     def acquire(self, backend: Backend) -> BackendConnection | None:
@@ -170,13 +179,17 @@ class BackendPool:
         conn.sink = None
         if conn.reading is not None:
             conn.reading.clear()
-        conns = self._idle.setdefault(conn.key, [])
+        conns = self._idle.get(conn.key)
+        if conns is None:
+            conns = self._idle[conn.key] = []
         if not conn.alive or len(conns) >= self.max_idle:
             conn.close()
             return
         conns.append(conn)
         # One timer per connection, re-armed when it fires early; not one per request.
-        loop = asyncio.get_running_loop()
+        if self._loop is None:  # once: get_running_loop() asks the kernel for the pid
+            self._loop = asyncio.get_running_loop()
+        loop = self._loop
         conn.idle_since = now = loop.time()
         if conn.idle_handle is None:
             conn.idle_handle = loop.call_at(now + self.idle_timeout, self._expire, conn)
@@ -186,9 +199,10 @@ class BackendPool:
         conn.idle_handle = None
         if conn.idle_since is None:
             return  # in use: release() arms the timer again
-        left = conn.idle_since + self.idle_timeout - asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        left = conn.idle_since + self.idle_timeout - loop.time()
         if left > 0:
-            conn.idle_handle = asyncio.get_running_loop().call_later(left, self._expire, conn)
+            conn.idle_handle = loop.call_later(left, self._expire, conn)
         else:
             conn.close()
 

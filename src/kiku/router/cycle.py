@@ -8,9 +8,6 @@ through `feed_body`, response bytes through the `response_*` callbacks of Backen
 from __future__ import annotations
 
 import asyncio
-import re
-import time
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -18,178 +15,20 @@ from kiku.router import pages
 from kiku.router.backend import BackendConnection, BackendPool
 from kiku.router.config import RouterConfig
 from kiku.router.flow import BUFFER, PEER
+from kiku.router.heads import RequestHead, is_hop, response_headers
 from kiku.router.pages import RouterError
 from kiku.router.table import CRASHED, NONE, UP, Backend, Route, RouteTable
 
 if TYPE_CHECKING:
     from kiku.router.protocol import RouterProtocol
 
-_REQUEST_ID = re.compile(rb"[A-Za-z0-9+/=-]{20,200}")
-_HOP = frozenset(
-    {b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
-)
-_REPLACED = frozenset(
-    {b"x-forwarded-proto", b"x-forwarded-port", b"x-request-start", b"x-request-id"}
-)
 _NO_BODY_STATUS = frozenset({204, 304})
 # Heroku: an opaque, HttpOnly session cookie (HEROKU_BEHAVIOUR §3.9).
 _COOKIE_ATTRS = b"; Path=/; HttpOnly\r\n"
 
 
-_AFFINITY = b"heroku-session-affinity="
-
-
-def _affinity_cookie(value: bytes) -> bytes:
-    for part in value.split(b";"):
-        name, _, token = part.strip().partition(b"=")
-        if name == _AFFINITY[:-1]:
-            return token.strip()
-    return b""
-
-
 def _ready(route: Route) -> bool:
     return route.state == UP and bool(route.backends)
-
-
-def is_hop(lname: bytes) -> bool:
-    return lname in _HOP or lname.startswith(b"proxy-")
-
-
-def connection_tokens(value: bytes) -> set[bytes]:
-    return {t.strip().lower() for t in value.split(b",") if t.strip()}
-
-
-class RequestHead:
-    """A parsed client request, checked and rewritten for the dyno."""
-
-    __slots__ = (
-        "affinity",
-        "chunked",
-        "close_after",
-        "error",
-        "expect_continue",
-        "fwd",
-        "has_body",
-        "head",
-        "host",
-        "http10",
-        "keep_alive",
-        "method",
-        "path",
-        "request_id",
-        "websocket",
-    )
-
-    def __init__(self) -> None:
-        self.method = b"GET"
-        self.path = b"/"
-        self.host = ""
-        self.fwd = ""
-        self.request_id = ""
-        self.head = b""
-        self.chunked = False
-        self.has_body = False
-        self.keep_alive = True
-        self.http10 = False
-        self.websocket = False
-        self.expect_continue = False
-        self.close_after = False
-        self.error: RouterError | None = None
-        self.affinity = b""  # the heroku-session-affinity cookie's value, if sent
-
-
-def build_request(
-    method: bytes,
-    url: bytes,
-    version: str,
-    keep_alive: bool,
-    headers: list[tuple[bytes, bytes]],
-    client_ip: str,
-    port: int,
-    proto: str,
-) -> RequestHead:
-    """Check the request (smuggling, Host, Expect) and build the head sent to the dyno."""
-    req = RequestHead()
-    req.method, req.path, req.keep_alive = method, url, keep_alive
-    req.http10 = version == "1.0"
-    conn_tokens: set[bytes] = set()
-    hosts: list[bytes] = []
-    lengths: set[bytes] = set()
-    te: bytes | None = None
-    fwd: list[bytes] = []
-    via: list[bytes] = []
-    request_id = b""
-    upgrade = b""
-    for name, value in headers:
-        lname = name.lower()
-        if lname == b"connection":
-            conn_tokens |= connection_tokens(value)
-        elif lname == b"host":
-            hosts.append(value)
-        elif lname == b"content-length":
-            lengths.add(value.strip())
-        elif lname == b"transfer-encoding":
-            te = value if te is None else te + b", " + value
-        elif lname == b"x-forwarded-for":
-            fwd.append(value.strip())
-        elif lname == b"via":
-            via.append(value.strip())
-        elif lname == b"x-request-id":
-            request_id = value.strip()
-        elif lname == b"upgrade":
-            upgrade = value.strip().lower()
-        elif lname == b"cookie" and _AFFINITY in value:
-            req.affinity = _affinity_cookie(value) or req.affinity
-        elif lname == b"expect":
-            if value.strip().lower() == b"100-continue":
-                req.expect_continue = True
-            else:
-                req.error = pages.H26_EXPECT
-    if len(hosts) > 1 or (not hosts and not req.http10) or len(lengths) > 1:
-        req.error = pages.H26
-    if te is not None and (lengths or not te.lower().rstrip().endswith(b"chunked")):
-        req.error = pages.H26
-    if method == b"CONNECT":
-        req.error = pages.H26
-    req.host = hosts[0].decode("latin-1").rsplit(":", 1)[0].strip().lower() if hosts else ""
-    if hosts and hosts[0].startswith(b"["):  # an IPv6 literal keeps its colons
-        req.host = hosts[0].decode("latin-1").split("]")[0].lower() + "]"
-    req.chunked = te is not None
-    req.has_body = req.chunked or (bool(lengths) and lengths != {b"0"})
-    req.websocket = upgrade == b"websocket" and b"upgrade" in conn_tokens
-    rid = request_id if _REQUEST_ID.fullmatch(request_id) else str(uuid.uuid4()).encode()
-    req.request_id = rid.decode()
-    fwd.append(client_ip.encode())
-    fwd_value = b", ".join(f for f in fwd if f)
-    req.fwd = fwd_value.decode("latin-1")
-    via.append(b"1.1 kiku")
-
-    out = [method, b" ", url, b" HTTP/1.1\r\n"]
-    for name, value in headers:
-        lname = name.lower()
-        if is_hop(lname) or lname in conn_tokens or lname in _REPLACED:
-            continue
-        if lname == b"x-forwarded-for" or lname == b"via":
-            continue
-        out += (name, b": ", value, b"\r\n")
-    if req.chunked:
-        out.append(b"Transfer-Encoding: chunked\r\n")
-    if req.websocket:
-        out.append(b"Connection: Upgrade\r\nUpgrade: websocket\r\n")
-    out += (
-        b"X-Forwarded-For: ",
-        fwd_value,
-        b"\r\nX-Forwarded-Proto: ",
-        proto.encode(),
-        b"\r\nX-Forwarded-Port: %d\r\nX-Request-Start: %d\r\nX-Request-Id: "
-        % (port, time.time_ns() // 1_000_000),
-        rid,
-        b"\r\nVia: ",
-        b", ".join(via),
-        b"\r\n\r\n",
-    )
-    req.head = b"".join(out)
-    return req
 
 
 class ProxyCycle:
@@ -208,11 +47,10 @@ class ProxyCycle:
         self.table = table
         self.pool = pool
         self.log = log
-        self.loop = asyncio.get_running_loop()
+        self.loop = protocol.loop  # not get_running_loop(): it asks the kernel for the pid
         # The client side
         self.protocol = protocol
         self.req = req
-        self.started = self.loop.time()
         # The request
         self.body: list[bytes] = []
         self.body_buffered = 0
@@ -235,8 +73,6 @@ class ProxyCycle:
         self.last_activity = 0.0
         # The response
         self.status = 0
-        self.reason = b""
-        self.headers: list[tuple[bytes, bytes]] = []
         self.interim = False
         self.out: list[bytes] = []  # bytes for the client, written by response_flush()
         self.head_sent = False
@@ -465,44 +301,21 @@ class ProxyCycle:
 
     # the response, from the dyno (BackendConnection callbacks)
 
-    def response_status(self, reason: bytes) -> None:
-        self.reason += reason
-
-    def response_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-
     def response_head(self, conn: BackendConnection) -> None:
         status = conn.parser.get_status_code()
         if 100 <= status < 200 and status != 101:
-            self._interim(status)
+            self._interim(conn, status)
             return
-        if not self.reason.strip():
+        reason = conn.reason.strip()
+        if not reason:
             self.backend_bad(conn)
             return
         self.status = status
         self._cancel_timer()
         no_body = self.req.method == b"HEAD" or status in _NO_BODY_STATUS or status == 101
-        out = [b"HTTP/1.1 %d %b\r\n" % (status, self.reason.strip())]
-        tokens: set[bytes] = set()
-        for name, value in self.headers:
-            if name.lower() == b"connection":
-                tokens |= connection_tokens(value)
-        has_length = chunked = has_rid = False
         upgraded = status == 101 and self.req.websocket
-        for name, value in self.headers:
-            lname = name.lower()
-            if lname == b"content-length":
-                has_length = True
-            elif lname == b"transfer-encoding":
-                chunked = True
-            elif lname == b"x-request-id":
-                has_rid = True
-            if upgraded and lname in (b"connection", b"upgrade"):
-                out += (name, b": ", value, b"\r\n")
-                continue
-            if is_hop(lname) or lname in tokens:
-                continue
-            out += (name, b": ", value, b"\r\n")
+        lines, has_length, chunked, has_rid = response_headers(conn.headers, upgraded)
+        out = [b"HTTP/1.1 %d %b\r\n" % (status, reason), *lines]
         if not has_rid:
             out += (b"X-Request-Id: ", self.req.request_id.encode(), b"\r\n")
         out.append(b"Via: 1.1 kiku\r\n")
@@ -534,16 +347,14 @@ class ProxyCycle:
         if self.req.method == b"HEAD" and not upgraded:
             conn.finish_bodyless()
 
-    def _interim(self, status: int) -> None:
+    def _interim(self, conn: BackendConnection, status: int) -> None:
         self.interim = True
-        out = [b"HTTP/1.1 %d %b\r\n" % (status, self.reason.strip() or b"Continue")]
-        for name, value in self.headers:
+        out = [b"HTTP/1.1 %d %b\r\n" % (status, conn.reason.strip() or b"Continue")]
+        for name, value in conn.headers:
             if not is_hop(name.lower()):
                 out += (name, b": ", value, b"\r\n")
         out.append(b"\r\n")
         self.out.append(b"".join(out))
-        self.reason = b""
-        self.headers = []
 
     def response_body(self, data: bytes) -> None:
         if self.finished:
@@ -638,7 +449,7 @@ class ProxyCycle:
     def _retry(self) -> None:
         """A pooled connection the dyno had closed: send the request again, fresh."""
         self._cancel_timer()
-        self.reason, self.headers, self.reused = b"", [], False
+        self.reused = False
 
         async def again() -> None:
             backend = self.backend
@@ -780,26 +591,26 @@ class ProxyCycle:
         self.protocol.cycle_done(self, self.req.keep_alive and not self.req.close_after)
 
     def _log(self, error: RouterError | None, sock: str = "") -> None:
-        now = self.loop.time()
-        service = int((now - self.sent_at) * 1000) if self.sent_at else 0
-        dyno = self.backend.dyno if self.backend is not None and self.sent_at else ""
-        connect = f"{self.connect_ms}ms" if self.sent_at else ""
-        path = self.req.path.decode("latin-1").replace('"', "%22")
-        status = error.status if error is not None and not self.head_sent else self.status
-        if error is pages.H27 or error is pages.H28:
-            status = 499
-        prefix = f"sock={sock} " if sock else ""
+        req = self.req
+        path = req.path.decode("latin-1").replace('"', "%22")
         if error is None:
-            head = "at=info "
+            head, status = "at=info ", self.status
         else:
             head = f'at={error.at} code={error.code} desc="{error.desc}" '
-        if error is pages.H80:
-            dyno, connect, service_s = "", "", ""
+            status = self.status if self.head_sent else error.status
+            if error is pages.H27 or error is pages.H28:
+                status = 499
+        if sock:
+            head = f"sock={sock} {head}"
+        if self.sent_at and error is not pages.H80:
+            service = int((self.loop.time() - self.sent_at) * 1000)
+            dyno = self.backend.dyno if self.backend is not None else ""
+            timing = f"dyno={dyno} connect={self.connect_ms}ms service={service}ms"
         else:
-            service_s = f"{service}ms" if self.sent_at else ""
+            timing = "dyno= connect= service="
         self.log(
-            f"{self.app_id} {prefix}{head}method={self.req.method.decode('latin-1')} "
-            f'path="{path}" host={self.req.host} request_id={self.req.request_id} '
-            f'fwd="{self.req.fwd}" dyno={dyno} connect={connect} service={service_s} '
+            f"{self.app_id} {head}method={req.method.decode('latin-1')} "
+            f'path="{path}" host={req.host} request_id={req.request_id} '
+            f'fwd="{req.fwd}" {timing} '
             f"status={status} bytes={self.bytes} protocol={self.protocol.proto}"
         )

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from kiku.router import pages
-from kiku.router.cycle import ProxyCycle, build_request
+from kiku.router.cycle import ProxyCycle
 from kiku.router.flow import PIPELINE, ReadGate
+from kiku.router.heads import build_request, listener_headers
 
 if TYPE_CHECKING:
     from kiku.router.server import Router
@@ -31,11 +32,13 @@ class RouterProtocol(asyncio.Protocol):
         # The listener: X-Forwarded-Proto and -Port, the log's protocol=
         self.proto = proto or router.config.proto
         self.port = port or router.port
+        self.listener = listener_headers(self.proto, self.port)
         # Per-connection state
         self.transport: asyncio.Transport | None = None
         self.reading: ReadGate = None  # type: ignore[assignment]
         self.parser = httptools.HttpRequestParser(self)
         self.client_ip = ""
+        self.client_ip_bytes = b""
         self.cycles: deque[ProxyCycle] = deque()
         self.upgraded = False
         self.closing = False
@@ -65,6 +68,7 @@ class RouterProtocol(asyncio.Protocol):
         self.reading = ReadGate(transport)
         peer = transport.get_extra_info("peername")
         self.client_ip = str(peer[0]) if peer else ""
+        self.client_ip_bytes = self.client_ip.encode()
         self.router.connections.add(self)
         self._idle()
 
@@ -152,9 +156,8 @@ class RouterProtocol(asyncio.Protocol):
             parser.get_http_version(),
             parser.should_keep_alive(),
             self.headers,
-            self.client_ip,
-            self.port,
-            self.proto,
+            self.client_ip_bytes,
+            self.listener,
         )
         router = self.router
         cycle = ProxyCycle(
