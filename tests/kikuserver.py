@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from gitpush import GitRepo, PushResult
 from pgcluster import free_port
 
 KIKU = [sys.executable, "-m", "kiku.cli.main"]
@@ -151,6 +152,26 @@ class KikuServer:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def deploy(
+        self,
+        token: str,
+        name: str,
+        files: dict[str, str],
+        workdir: Path,
+        *,
+        config: dict[str, str] | None = None,
+    ) -> tuple[dict[str, Any], PushResult]:
+        """A new app `name` (with `config`), and a first push of `files` to it."""
+        with self.client(token) as api:
+            created = api.post("/apps", json={"name": name})
+            created.raise_for_status()
+            if config:
+                api.patch(f"/apps/{name}/config-vars", json=config).raise_for_status()
+        repo = GitRepo(workdir / name, home=workdir / "home")
+        repo.write(files)
+        repo.commit("first")
+        return created.json(), repo.push(f"{self.url}/{name}.git", token)
 
 
 @contextlib.contextmanager

@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from gitpush import GitRepo
 from kikuserver import KikuServer
 
 PASSWORD = "correct horse battery"
@@ -161,12 +160,7 @@ def test_dynos_survive_restarts_and_crashes_of_kiku_server(
     server: KikuServer, tmp_path: Path
 ) -> None:
     token = login(server)
-    with server.client(token) as api:
-        assert api.post("/apps", json={"name": APP}).status_code == 201
-    repo = GitRepo(tmp_path / APP, home=tmp_path / "home")
-    repo.write({"Procfile": PROCFILE, "hello.py": SERVER})
-    repo.commit("first")
-    pushed = repo.push(f"{server.url}/{APP}.git", token)
+    _, pushed = server.deploy(token, APP, {"Procfile": PROCFILE, "hello.py": SERVER}, tmp_path)
     assert pushed.returncode == 0, pushed.output
 
     with server.client(token) as api:

@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 
-from gitpush import GitRepo
 from kikuserver import KikuServer, serving, wait_for
 from schemacheck import assert_valid_list
 
@@ -47,13 +46,8 @@ def dyno_address(server: KikuServer, app_id: str, name: str) -> tuple[str, int]:
 def deploy(
     server: KikuServer, token: str, tmp_path: Path, name: str, procfile: str
 ) -> tuple[dict[str, Any], str]:
-    with server.client(token) as api:
-        app = api.post("/apps", json={"name": name}).json()
-        api.patch(f"/apps/{name}/config-vars", json={"GREETING": "hello"})
-    repo = GitRepo(tmp_path / name, home=tmp_path / "home")
-    repo.write({"Procfile": procfile, "hello.py": SERVER})
-    repo.commit("first")
-    pushed = repo.push(f"{server.url}/{name}.git", token)
+    files = {"Procfile": procfile, "hello.py": SERVER}
+    app, pushed = server.deploy(token, name, files, tmp_path, config={"GREETING": "hello"})
     return app, pushed.output
 
 

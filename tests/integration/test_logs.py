@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gitpush import GitRepo
 from kikuserver import KikuServer, kiku, serving, wait_for
 
 PASSWORD = "correct horse battery"
@@ -49,15 +48,12 @@ def token(server: KikuServer) -> str:
 
 @pytest.fixture(scope="module")
 def app(server: KikuServer, token: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    home = tmp_path_factory.mktemp("home")
-    with server.client(token) as api:
-        api.post("/apps", json={"name": "logged"}).raise_for_status()
-        api.patch("/apps/logged/config-vars", json={"GREETING": "secret-value"})
-    repo = GitRepo(home / "logged", home=home)
-    repo.write({"Procfile": "web: python3 web.py\nworker: python3 worker.py\n", "web.py": WEB})
-    repo.write({"worker.py": WORKER})
-    repo.commit("first")
-    assert repo.push(f"{server.url}/logged.git", token).returncode == 0
+    procfile = "web: python3 web.py\nworker: python3 worker.py\n"
+    files = {"Procfile": procfile, "web.py": WEB, "worker.py": WORKER}
+    _, pushed = server.deploy(
+        token, "logged", files, tmp_path_factory.mktemp("git"), config={"GREETING": "secret-value"}
+    )
+    assert pushed.returncode == 0, pushed.output
     return "logged"
 
 
@@ -78,10 +74,11 @@ def messages(lines: list[str]) -> list[str]:
 def test_dyno_output_and_platform_events_reach_the_stream(
     server: KikuServer, token: str, app: str
 ) -> None:
-    wait_for(lambda: "app[web.1]: booted web.1" in messages(history(server, token, app)))
+    up = "heroku[web.1]: State changed from starting to up"
+    wait_for(lambda: up in messages(history(server, token, app)))
     lines = history(server, token, app, lines=1500)
     said = messages(lines)
-    assert "heroku[web.1]: State changed from starting to up" in said
+    assert "app[web.1]: booted web.1" in said
     assert "app[api]: Set GREETING config vars by user logs@example.com" in said
     assert any(m.startswith("app[api]: Deploy ") for m in said)
     assert "app[api]: Release v2 created by user logs@example.com" in said

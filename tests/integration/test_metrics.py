@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from gitpush import GitRepo
 from kikuserver import KikuServer, kiku, serving, wait_for
 
 PASSWORD = "correct horse battery"
@@ -46,13 +45,9 @@ def token(server: KikuServer) -> str:
 
 @pytest.fixture(scope="module")
 def app(server: KikuServer, token: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    home = tmp_path_factory.mktemp("home")
-    with server.client(token) as api:
-        api.post("/apps", json={"name": "measured"}).raise_for_status()
-    repo = GitRepo(home / "measured", home=home)
-    repo.write({"Procfile": "web: python3 web.py\n", "web.py": WEB})
-    repo.commit("first")
-    assert repo.push(f"{server.url}/measured.git", token).returncode == 0
+    files = {"Procfile": "web: python3 web.py\n", "web.py": WEB}
+    _, pushed = server.deploy(token, "measured", files, tmp_path_factory.mktemp("git"))
+    assert pushed.returncode == 0, pushed.output
     wait_for(lambda: get(server, "/").status_code == 200, timeout=90)
     return "measured"
 

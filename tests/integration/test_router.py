@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gitpush import GitRepo
 from kikuserver import KikuServer, serving, wait_for
 
 PASSWORD = "correct horse battery"
@@ -42,13 +41,9 @@ def get(server: KikuServer, host: str, path: str = "/") -> httpx.Response:
 
 
 def deploy(server: KikuServer, token: str, tmp_path: Path, name: str) -> None:
-    with server.client(token) as api:
-        api.post("/apps", json={"name": name})
-        api.patch(f"/apps/{name}/config-vars", json={"GREETING": "hello"})
-    repo = GitRepo(tmp_path / name, home=tmp_path / "home")
-    repo.write({"Procfile": "web: python3 hello.py\n", "hello.py": HELLO})
-    repo.commit("first")
-    assert repo.push(f"{server.url}/{name}.git", token).returncode == 0
+    files = {"Procfile": "web: python3 hello.py\n", "hello.py": HELLO}
+    _, pushed = server.deploy(token, name, files, tmp_path, config={"GREETING": "hello"})
+    assert pushed.returncode == 0, pushed.output
 
 
 def answers(server: KikuServer, host: str, text: str) -> bool:
