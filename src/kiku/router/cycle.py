@@ -32,6 +32,37 @@ def _ready(route: Route) -> bool:
 
 
 class ProxyCycle:
+    # Per-request state that starts out the same for every request lives here as class
+    # attributes, so that making a cycle (once per request) sets only what differs.
+    # The request
+    body_buffered = 0
+    body_done = False
+    # The dyno side
+    app_id = "-"
+    route: Route | None = None
+    counted = False  # in the app's backlog count (H11)
+    set_affinity = b""  # a new heroku-session-affinity cookie for the client
+    backend: Backend | None = None
+    conn: BackendConnection | None = None
+    reused = False
+    connect_ms = 0
+    sent_at = 0.0
+    # A deadline (first byte, idle) and what to do then: the connection's watchdog
+    # checks it, so a request arms no timer of its own.
+    deadline = 0.0
+    on_deadline: Callable[[], None] | None = None
+    last_activity = 0.0
+    # The response
+    status = 0
+    interim = False
+    head_sent = False
+    rechunk = False
+    close_delimited = False
+    bytes_out = 0  # to the client, for the log
+    tunnel = False
+    finished = False
+    task: asyncio.Task[None] | None = None
+
     def __init__(
         self,
         protocol: RouterProtocol,
@@ -51,37 +82,9 @@ class ProxyCycle:
         # The client side
         self.protocol = protocol
         self.req = req
-        # The request
-        self.body: list[bytes] = []
-        self.body_buffered = 0
-        self.body_done = False
+        self.body: list[bytes] = []  # body bytes read before a dyno connection is ready
         self.tunnel_buffer: list[bytes] = []
-        # The dyno side
-        self.app_id = "-"
-        self.route: Route | None = None
-        self.counted = False  # in the app's backlog count (H11)
-        self.set_affinity = b""  # a new heroku-session-affinity cookie for the client
-        self.backend: Backend | None = None
-        self.conn: BackendConnection | None = None
-        self.reused = False
-        self.connect_ms = 0
-        self.sent_at = 0.0
-        # A deadline (first byte, idle) and what to do then: the connection's watchdog
-        # checks it, so a request arms no timer of its own.
-        self.deadline = 0.0
-        self.on_deadline: Callable[[], None] | None = None
-        self.last_activity = 0.0
-        # The response
-        self.status = 0
-        self.interim = False
         self.out: list[bytes] = []  # bytes for the client, written by response_flush()
-        self.head_sent = False
-        self.rechunk = False
-        self.close_delimited = False
-        self.bytes = 0
-        self.tunnel = False
-        self.finished = False
-        self.task: asyncio.Task[None] | None = None
 
     # deciding where to go
 
@@ -314,8 +317,8 @@ class ProxyCycle:
         self._cancel_timer()
         no_body = self.req.method == b"HEAD" or status in _NO_BODY_STATUS or status == 101
         upgraded = status == 101 and self.req.websocket
-        lines, has_length, chunked, has_rid = response_headers(conn.headers, upgraded)
-        out = [b"HTTP/1.1 %d %b\r\n" % (status, reason), *lines]
+        out, has_length, chunked, has_rid = response_headers(conn.headers, upgraded)
+        out.insert(0, b"HTTP/1.1 %d %b\r\n" % (status, reason))
         if not has_rid:
             out += (b"X-Request-Id: ", self.req.request_id.encode(), b"\r\n")
         out.append(b"Via: 1.1 kiku\r\n")
@@ -340,7 +343,7 @@ class ProxyCycle:
         out.append(b"\r\n")
         head = b"".join(out)
         self.head_sent = True
-        self.bytes += len(head)
+        self.bytes_out += len(head)
         self.out.append(head)
         self.last_activity = self.loop.time()
         self._arm(self.config.idle_timeout, self._idle_check)
@@ -359,7 +362,7 @@ class ProxyCycle:
     def response_body(self, data: bytes) -> None:
         if self.finished:
             return
-        self.bytes += len(data)
+        self.bytes_out += len(data)
         self.last_activity = self.loop.time()
         if self.rechunk:
             self.out += (b"%x\r\n" % len(data), data, b"\r\n")
@@ -559,7 +562,7 @@ class ProxyCycle:
             data = pages.response(error, extra, self._custom_page(error))
             if self.req.method == b"HEAD":
                 data = data[: data.index(b"\r\n\r\n") + 4]
-            self.bytes += len(data)
+            self.bytes_out += len(data)
             self.head_sent = True
             self.out.append(data)
         self._log(None if error is pages.NO_SUCH_APP else error)
@@ -612,5 +615,5 @@ class ProxyCycle:
             f"{self.app_id} {head}method={req.method.decode('latin-1')} "
             f'path="{path}" host={req.host} request_id={req.request_id} '
             f'fwd="{req.fwd}" {timing} '
-            f"status={status} bytes={self.bytes} protocol={self.protocol.proto}"
+            f"status={status} bytes={self.bytes_out} protocol={self.protocol.proto}"
         )

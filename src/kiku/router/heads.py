@@ -19,6 +19,7 @@ _REQUEST_ID = re.compile(rb"[A-Za-z0-9+/=-]{20,200}")
 HOP = frozenset({b"connection", b"keep-alive", b"te", b"trailer", b"transfer-encoding", b"upgrade"})
 # Connection tokens that name no header the dyno would otherwise get.
 _PLAIN_TOKENS = HOP | {b"close"}
+_NO_TOKENS: frozenset[bytes] = frozenset()
 _AFFINITY = b"heroku-session-affinity="
 
 # What a rewrite does with a header, by lowercased name. The other side gets every header
@@ -148,31 +149,39 @@ def build_request(
     headers: list[tuple[bytes, bytes]],
     client_ip: bytes,
     listener: bytes,
+    drop: frozenset[bytes] = frozenset(),
 ) -> RequestHead:
     """Check the request (smuggling, Host, Expect) and build the head sent to the dyno.
-    `listener` is `listener_headers()` of the port the request came to."""
+    `listener` is `listener_headers()` of the port the request came to; `drop` the
+    headers its Connection header named."""
     req = RequestHead(method, url, keep_alive, version == "1.0")
-    conn_tokens: set[bytes] = set()
-    hosts: list[bytes] = []
-    lengths: set[bytes] = set()
+    conn_tokens = _NO_TOKENS
+    host: bytes | None = None
+    length: bytes | None = None
+    twice = False  # two Hosts, or two different Content-Lengths
     te: bytes | None = None
     fwd: list[bytes] = []
     via: list[bytes] = []
     request_id = b""
     upgrade = b""
-    lines: list[bytes] = []  # the headers the dyno gets as they came
+    pieces: list[bytes] = []  # the headers the dyno gets as they came
     for name, value in headers:
         lname = name.lower()
         kind = _REQUEST_HEADERS.get(lname)
         if kind is None:
-            if not lname.startswith(b"proxy-"):
-                lines.append(b"%b: %b\r\n" % (name, value))
+            forward = not lname.startswith(b"proxy-")
         elif kind >= _HOST:
-            lines.append(b"%b: %b\r\n" % (name, value))
+            forward = True
             if kind == _HOST:
-                hosts.append(value)
+                if host is None:
+                    host = value
+                else:
+                    twice = True
             elif kind == _LENGTH:
-                lengths.add(value.strip())
+                if length is None:
+                    length = value.strip()
+                elif length != value.strip():
+                    twice = True
             elif kind == _COOKIE:
                 if _AFFINITY in value:
                     req.affinity = _affinity_cookie(value) or req.affinity
@@ -180,35 +189,37 @@ def build_request(
                 req.expect_continue = True
             else:
                 req.error = pages.H26_EXPECT
-        elif kind == _CONNECTION:
-            conn_tokens |= connection_tokens(value)
-        elif kind == _TE:
-            te = value if te is None else te + b", " + value
-        elif kind == _XFF:
-            fwd.append(value.strip())
-        elif kind == _VIA:
-            via.append(value.strip())
-        elif kind == _RID:
-            request_id = value.strip()
-        elif kind == _UPGRADE:
-            upgrade = value.strip().lower()
-    if not conn_tokens <= _PLAIN_TOKENS:  # "Connection: close, X-Secret": drop X-Secret
-        lines = [line for line in lines if line.partition(b":")[0].lower() not in conn_tokens]
+        else:
+            forward = False
+            if kind == _CONNECTION:
+                conn_tokens = conn_tokens | connection_tokens(value)
+            elif kind == _TE:
+                te = value if te is None else te + b", " + value
+            elif kind == _XFF:
+                fwd.append(value.strip())
+            elif kind == _VIA:
+                via.append(value.strip())
+            elif kind == _RID:
+                request_id = value.strip()
+            elif kind == _UPGRADE:
+                upgrade = value.strip().lower()
+        if forward and lname not in drop:
+            pieces += (name, b": ", value, b"\r\n")
+    if not conn_tokens <= _PLAIN_TOKENS and not drop:
+        # "Connection: close, X-Secret": X-Secret was for this hop only. Rare: read again.
+        drop = frozenset(conn_tokens)
+        return build_request(method, url, version, keep_alive, headers, client_ip, listener, drop)
 
-    if len(hosts) > 1 or (not hosts and not req.http10) or len(lengths) > 1:
+    if twice or (host is None and not req.http10):
         req.error = pages.H26
-    if te is not None and (lengths or not te.lower().rstrip().endswith(b"chunked")):
+    if te is not None and (length is not None or not te.lower().rstrip().endswith(b"chunked")):
         req.error = pages.H26
     if method == b"CONNECT":
         req.error = pages.H26
-    if hosts:
-        host = hosts[0].decode("latin-1")
-        if host.startswith("["):  # an IPv6 literal keeps its colons
-            req.host = host.split("]")[0].lower() + "]"
-        else:
-            req.host = host.rsplit(":", 1)[0].strip().lower()
+    if host is not None:
+        req.host = _host_name(host)
     req.chunked = te is not None
-    req.has_body = req.chunked or (bool(lengths) and lengths != {b"0"})
+    req.has_body = req.chunked or (length is not None and length != b"0")
     req.websocket = upgrade == b"websocket" and b"upgrade" in conn_tokens
     if _REQUEST_ID.fullmatch(request_id):
         req.request_id = request_id.decode()
@@ -216,19 +227,22 @@ def build_request(
     else:
         req.request_id = new_request_id()
         rid = req.request_id.encode()
-    fwd.append(client_ip)
-    fwd_value = b", ".join(f for f in fwd if f)
+    if fwd:
+        fwd.append(client_ip)
+        fwd_value = b", ".join(f for f in fwd if f)
+    else:
+        fwd_value = client_ip
     req.fwd = fwd_value.decode("latin-1")
     via.append(b"1.1 kiku")
 
     if req.chunked:
-        lines.append(b"Transfer-Encoding: chunked\r\n")
+        pieces.append(b"Transfer-Encoding: chunked\r\n")
     if req.websocket:
-        lines.append(b"Connection: Upgrade\r\nUpgrade: websocket\r\n")
+        pieces.append(b"Connection: Upgrade\r\nUpgrade: websocket\r\n")
     req.head = b"%b %b HTTP/1.1\r\n%bX-Forwarded-For: %b%b\r\nX-Request-Start: %d\r\n" % (
         method,
         url,
-        b"".join(lines),
+        b"".join(pieces),
         fwd_value,
         listener,
         time.time_ns() // 1_000_000,
@@ -236,36 +250,54 @@ def build_request(
     return req
 
 
+def _host_name(host: bytes) -> str:
+    """The Host header's name, lowercased, without the port."""
+    name = _HOST_NAMES.get(host)
+    if name is None:
+        text = host.decode("latin-1")
+        if text.startswith("["):  # an IPv6 literal keeps its colons
+            name = text.split("]")[0].lower() + "]"
+        else:
+            name = text.rsplit(":", 1)[0].strip().lower()
+        if len(_HOST_NAMES) >= 4096:  # whatever clients send, the cache stays small
+            _HOST_NAMES.clear()
+        _HOST_NAMES[host] = name
+    return name
+
+
+_HOST_NAMES: dict[bytes, str] = {}
+
+
 def response_headers(
-    headers: list[tuple[bytes, bytes]], upgraded: bool
+    headers: list[tuple[bytes, bytes]], upgraded: bool, drop: frozenset[bytes] = frozenset()
 ) -> tuple[list[bytes], bool, bool, bool]:
-    """A dyno's response headers as lines for the client: hop-by-hop ones dropped (but
-    Connection and Upgrade of a WebSocket upgrade). Also whether it had Content-Length,
-    Transfer-Encoding and X-Request-Id."""
-    lines: list[bytes] = []
-    tokens: set[bytes] = set()
+    """A dyno's response headers as pieces of lines for the client: hop-by-hop ones
+    dropped (but Connection and Upgrade of a WebSocket upgrade), and those in `drop`.
+    Also whether it had Content-Length, Transfer-Encoding and X-Request-Id."""
+    pieces: list[bytes] = []
+    tokens = _NO_TOKENS
     has_length = chunked = has_rid = False
     for name, value in headers:
         lname = name.lower()
         kind = _RESPONSE_HEADERS.get(lname)
         if kind is None:
-            if not lname.startswith(b"proxy-"):
-                lines.append(b"%b: %b\r\n" % (name, value))
+            forward = not lname.startswith(b"proxy-")
         elif kind == _LENGTH:
-            has_length = True
-            lines.append(b"%b: %b\r\n" % (name, value))
+            has_length = forward = True
         elif kind == _RID:
-            has_rid = True
-            lines.append(b"%b: %b\r\n" % (name, value))
+            has_rid = forward = True
         elif kind == _TE:
-            chunked = True
+            chunked, forward = True, False
         elif kind == _CONNECTION:
-            tokens |= connection_tokens(value)
-            if upgraded:
-                lines.append(b"%b: %b\r\n" % (name, value))
-        elif kind == _UPGRADE and upgraded:
-            lines.append(b"%b: %b\r\n" % (name, value))
-    if not tokens <= _PLAIN_TOKENS:  # "Connection: X-Internal": drop X-Internal
-        drop = tokens - _UPGRADE_HEADERS if upgraded else tokens
-        lines = [line for line in lines if line.partition(b":")[0].lower() not in drop]
-    return lines, has_length, chunked, has_rid
+            if value.lower() not in _PLAIN_TOKENS:  # not just "keep-alive", "close"...
+                tokens = tokens | connection_tokens(value)
+            forward = upgraded
+        else:
+            forward = upgraded and kind == _UPGRADE
+        if forward and lname not in drop:
+            pieces += (name, b": ", value, b"\r\n")
+    if not tokens <= _PLAIN_TOKENS and not drop:
+        # "Connection: X-Internal": X-Internal was for this hop only. Rare: read again.
+        drop = frozenset(tokens - _UPGRADE_HEADERS if upgraded else tokens)
+        return response_headers(headers, upgraded, drop)
+    return pieces, has_length, chunked, has_rid
