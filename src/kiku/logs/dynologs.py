@@ -63,13 +63,17 @@ class DynoLogFollower:
 
     def run(self) -> None:
         """Poll until `stop()`; for a thread of its own."""
+        quiet = 0  # passes in a row that found nothing
         while not self._stopped.is_set():
             try:
                 busy = self.poll()
             except Exception:
                 log.exception("following dyno logs failed; retrying")
                 busy = 0
-            self._stopped.wait(self.interval if not busy else 0.001)
+            quiet = 0 if busy else quiet + 1
+            # Busy: straight on after a breath. Quiet for a second: look less often.
+            idle = self.interval * (5 if quiet * self.interval > 1.0 else 1)
+            self._stopped.wait(0.001 if busy else idle)
         self.close()
 
     def stop(self) -> None:
