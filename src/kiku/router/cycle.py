@@ -27,6 +27,19 @@ _NO_BODY_STATUS = frozenset({204, 304})
 _COOKIE_ATTRS = b"; Path=/; HttpOnly\r\n"
 
 
+def _status_line(status: int, reason: bytes) -> bytes:
+    line = _STATUS_LINES.get((status, reason))
+    if line is None:
+        line = b"HTTP/1.1 %d %b\r\n" % (status, reason)
+        if len(_STATUS_LINES) >= 1024:  # dynos choose their reason phrases
+            _STATUS_LINES.clear()
+        _STATUS_LINES[status, reason] = line
+    return line
+
+
+_STATUS_LINES: dict[tuple[int, bytes], bytes] = {}
+
+
 def _ready(route: Route) -> bool:
     return route.state == UP and bool(route.backends)
 
@@ -318,9 +331,9 @@ class ProxyCycle:
         no_body = self.req.method == b"HEAD" or status in _NO_BODY_STATUS or status == 101
         upgraded = status == 101 and self.req.websocket
         out, has_length, chunked, has_rid = response_headers(conn.headers, upgraded)
-        out.insert(0, b"HTTP/1.1 %d %b\r\n" % (status, reason))
+        out.insert(0, _status_line(status, reason))
         if not has_rid:
-            out += (b"X-Request-Id: ", self.req.request_id.encode(), b"\r\n")
+            out.append(self.req.rid_line)
         out.append(b"Via: 1.1 kiku\r\n")
         if self.set_affinity:
             out += (b"Set-Cookie: heroku-session-affinity=", self.set_affinity, _COOKIE_ATTRS)
@@ -556,7 +569,7 @@ class ProxyCycle:
             self.req.close_after = True
         self.status = error.status
         if not self.head_sent:
-            extra = b"X-Request-Id: %b\r\n" % self.req.request_id.encode()
+            extra = self.req.rid_line
             if self.req.close_after or not self.req.keep_alive:
                 extra += b"Connection: close\r\n"
             data = pages.response(error, extra, self._custom_page(error))
