@@ -113,7 +113,7 @@ class ProxyCycle:
         route = self._lookup()
         if route is None:
             return
-        if not _ready(route):
+        if route.state != UP or not route.backends:
             self.task = self.loop.create_task(self._boot_then_send(route))
             return
         backend = self._first_backend(route)
@@ -390,6 +390,7 @@ class ProxyCycle:
             return  # an upgrade: response_upgraded() takes over
         if self.rechunk:
             self.out.append(b"0\r\n\r\n")
+        self.response_flush()  # the client has it all: the rest is bookkeeping
         reusable = (
             self.body_done
             and not self.close_delimited
@@ -429,7 +430,9 @@ class ProxyCycle:
         and chunk framing go out in one write (one system call), not one each."""
         if self.out:
             out, self.out = self.out, []
-            self.protocol.writelines(out)
+            transport = self.protocol.transport
+            if transport is not None:
+                transport.writelines(out)
 
     def backend_bad(self, conn: BackendConnection) -> None:
         conn.close()

@@ -59,7 +59,6 @@ class RouterProtocol(asyncio.Protocol):
         self.starting: ProxyCycle | None = None  # to start once this read is parsed
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
-        self.ignore = False  # the rest of a request we already refused
 
     # asyncio.Protocol
 
@@ -127,7 +126,6 @@ class RouterProtocol(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self.url = b""
         self.headers = []
-        self.ignore = False
         self.in_request = True
         if self.client_timer is None:
             self.client_timer = self.loop.call_later(
@@ -181,10 +179,6 @@ class RouterProtocol(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         if self.transport is not None:
             self.transport.write(data)
-
-    def writelines(self, data: list[bytes]) -> None:
-        if self.transport is not None:
-            self.transport.writelines(data)
 
     def cycle_done(self, cycle: ProxyCycle, keep_alive: bool) -> None:
         if self.cycles and self.cycles[0] is cycle:
