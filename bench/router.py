@@ -225,6 +225,7 @@ class LogSocket:
         self.sock.bind(str(path))
         self.sock.settimeout(0.2)
         self.lines = 0
+        self.datagrams = 0
         self.closed = False
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -233,6 +234,7 @@ class LogSocket:
         while not self.closed:
             try:
                 self.lines += self.sock.recv(1 << 20).count(b"\n")
+                self.datagrams += 1
             except TimeoutError:
                 continue
             except OSError:
@@ -256,6 +258,8 @@ class Figures:
     p99_ms: float
     errors: str
     cpu_us: float | None = None
+    warmup_requests: int = 0
+    note: str = ""
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -300,11 +304,12 @@ def measure(
     args: argparse.Namespace,
     cpus: str | None,
 ) -> Figures:
-    wrk(port, args.warmup, args.connections, cpus)  # pools filled, code paths warm
+    warmup = wrk(port, args.warmup, args.connections, cpus)  # pools filled, code paths warm
     before = cpu_seconds(pids)
     figures = wrk(port, args.duration, args.connections, cpus)
     used = cpu_seconds(pids) - before
     figures.name = name
+    figures.warmup_requests = warmup.requests
     if pids:
         figures.cpu_us = used / max(1, figures.requests) * 1e6
     return figures
@@ -347,12 +352,17 @@ def run(args: argparse.Namespace, tmp: Path) -> list[Figures]:
             rounds[1].append(
                 measure("(b) nginx, 1 worker", nginx_port, nginx_pids, args, rest_cpus)
             )
-            lines_before = logs.lines
+            lines_before, datagrams_before = logs.lines, logs.datagrams
             kiku = measure("(c) kiku, 1 worker", kiku_port, [router.pid], args, rest_cpus)
             time.sleep(0.5)  # the last datagrams
-            missing = kiku.requests - (logs.lines - lines_before)
-            if missing > 0:  # wrk counts only completed requests; a few more may be in flight
+            lines = logs.lines - lines_before
+            # One log line per request: wrk counts only the completed ones (a few of the
+            # requests it cut off may have been answered and logged too).
+            missing = kiku.requests + kiku.warmup_requests - lines
+            if missing > 0:
                 kiku.errors = "; ".join(filter(None, [kiku.errors, f"log lines short {missing}"]))
+            datagrams = logs.datagrams - datagrams_before
+            kiku.note = f"router log: {lines} lines in {datagrams} datagrams"
             rounds[2].append(kiku)
     # The median round by throughput: other load on the host moves single rounds a lot.
     return [sorted(r, key=lambda f: f.rate)[len(r) // 2] for r in rounds]
@@ -369,6 +379,8 @@ def report(results: list[Figures], args: argparse.Namespace) -> None:
         print(f"{f.name:22} {f.rate:9.0f} {f.p50_ms:6.2f} ms {f.p99_ms:6.2f} ms {cpu:>9}")
         if f.errors:
             print(f"{'':22} ! {f.errors}")
+        if f.note:
+            print(f"{'':22}   {f.note}")
     nginx, kiku = results[1], results[2]
     ratio = kiku.rate / nginx.rate if nginx.rate else 0.0
     kiku_cpu, nginx_cpu = kiku.cpu_us or 0.0, nginx.cpu_us or 0.0

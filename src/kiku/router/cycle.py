@@ -1,8 +1,11 @@
 """ProxyCycle: one client request carried to one dyno and its response carried back.
 
-The cycle runs as a small task for the decisions (which route, wait for boot, connect and
-retry); bytes then move in protocol callbacks without the task: client body bytes arrive
-through `feed_body`, response bytes through the `response_*` callbacks of BackendConnection.
+Built for the common case: the app is up and the pool holds a connection to its dyno, so
+the cycle decides and sends from the protocol callback, without a task; only waiting for a
+booting app or a new connection runs as one. Bytes move in protocol callbacks: client body
+bytes arrive through `feed_body`, response bytes through the `response_*` callbacks of
+BackendConnection, and what one read of the dyno produced reaches the client in one write.
+Timeouts are deadlines that the connection's one watchdog timer checks.
 """
 
 from __future__ import annotations
