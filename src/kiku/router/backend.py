@@ -97,7 +97,7 @@ class BackendConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         if self.sink is not None:
             self.sink.response_head(self)
-        self.new_head()
+        self.reason, self.headers = b"", []  # the next head (after a 100) starts empty
 
     def on_body(self, body: bytes) -> None:
         if self.sink is not None and not self.skip_body:
@@ -108,12 +108,6 @@ class BackendConnection(asyncio.Protocol):
             self.sink.response_done(self)
 
     # used by the cycle
-
-    def new_head(self) -> None:
-        """Forget the head just read: the next one (after a 100 Continue, or the next
-        response on this connection) starts empty."""
-        self.reason = b""
-        self.headers = []
 
     def finish_bodyless(self) -> None:
         """A HEAD response ends with its head; the parser must not wait for a body."""

@@ -531,9 +531,11 @@ class ProxyCycle:
     # timers
 
     def _arm(self, delay: float, callback: Callable[[], None]) -> None:
-        self.deadline = self.loop.time() + delay
+        self.deadline = deadline = self.loop.time() + delay
         self.on_deadline = callback
-        self.protocol.watch(delay)
+        watchdog = self.protocol.watchdog
+        if watchdog is None or watchdog.when() > deadline:  # else it looks in time
+            self.protocol.watch(delay)
 
     def _cancel_timer(self) -> None:
         self.on_deadline = None
@@ -629,7 +631,7 @@ class ProxyCycle:
             dyno = self.backend.dyno if self.backend is not None else ""
             timing = f"dyno={dyno} connect={self.connect_ms}ms service={service}ms"
         else:
-            timing = "dyno= connect= service="
+            timing = "dyno= connect= service="  # answered by the router itself
         self.log(
             f"{self.app_id} {head}method={req.method.decode('latin-1')} "
             f'path="{path}" host={req.host} request_id={req.request_id} '
