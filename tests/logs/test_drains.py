@@ -155,6 +155,21 @@ def test_a_certificate_from_an_unknown_ca_gives_l14(
         assert receiver.messages == []
 
 
+def test_an_https_drain_with_a_bad_certificate_gives_l14(
+    logplex: Logplex, drains: list[Drain], ca: LocalCA, tmp_path: Path
+) -> None:
+    stranger = local_ca(tmp_path / "stranger")
+    with HttpsReceiver(tls=server_context(stranger)) as receiver:
+        url = f"https://127.0.0.1:{receiver.port}/logs"
+        attach(logplex, drains, url, tls=tls_context(ca.ca_cert), retry_delay=0.01)
+        logplex.publish(APP, "app", "web.1", "secret line")
+        wait_until(
+            lambda: any("L14" in line.message for line in logplex.history(APP, 100)),
+            what="an L14 line",
+        )
+        assert receiver.requests == []
+
+
 def test_syslog_reconnects_when_the_receiver_goes_away(
     logplex: Logplex, drains: list[Drain]
 ) -> None:

@@ -225,7 +225,14 @@ def open_drain(
         context = (tls or tls_context()) if target.uses_tls else None
         sender = SyslogSender(target, token, tls=context, announce=announce, private_ok=private_ok)
     else:
-        sender = HttpSender(target, token, tls=tls, retry_delay=retry_delay, private_ok=private_ok)
+        sender = HttpSender(
+            target,
+            token,
+            tls=tls,
+            retry_delay=retry_delay,
+            private_ok=private_ok,
+            announce=announce,
+        )
     drain = Drain(
         sender, name=token, announce=announce, capacity=capacity, backoff=backoff, clock=clock
     )

@@ -24,7 +24,7 @@ import logging
 import ssl
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Literal
 
@@ -83,9 +83,11 @@ class HttpSender:
         retry_delay: float = 1.0,
         transport: httpx.BaseTransport | None = None,
         private_ok: bool = False,
+        announce: Callable[[str], None] = lambda text: None,
     ) -> None:
         self.target = target
         self.private_ok = private_ok
+        self._announce = announce
         self.token = token
         self.retry_delay = retry_delay
         self.dropped = 0  # lines in batches given up on
@@ -144,6 +146,11 @@ class HttpSender:
         try:
             response = self._client.post(self._url, content=body, headers=headers)
         except httpx.HTTPError as exc:
+            if _bad_certificate(exc):
+                self._announce(
+                    'Error L14 (certificate validation): error="bad certificate" '
+                    f'uri="{self.target.redacted()}"'
+                )
             return "retry", f"{type(exc).__name__}: {exc}"
         status = response.status_code
         if 200 <= status < 300:
@@ -157,3 +164,13 @@ class HttpSender:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _bad_certificate(exc: BaseException) -> bool:
+    """Whether a failed request failed on the receiver's certificate (somewhere in the chain)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
