@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import threading
 from pathlib import Path
@@ -19,6 +20,7 @@ from kiku.logs.logplex import Logplex
 
 log = logging.getLogger("kiku.logs")
 RECEIVE_BUFFER = 8 << 20  # bytes: room for bursts while the loop is busy elsewhere
+APP_ID = re.compile(r"[0-9a-f-]{36}")  # `-` (no app) and anything odd are not kept
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux; root may pass rmem_max
 
 
@@ -62,7 +64,7 @@ class RouterLogIntake:
             except ValueError:
                 self.malformed += 1
                 continue
-            if app_id != "-" and message:
+            if APP_ID.fullmatch(app_id) and message:
                 batches.setdefault(app_id, []).append((at, message))
         for app_id, entries in batches.items():
             self.logplex.publish_stamped(app_id, "heroku", "router", entries)
