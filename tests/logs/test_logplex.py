@@ -3,6 +3,7 @@
 import asyncio
 from pathlib import Path
 
+from kiku.logs.intake import RouterLogIntake, bind_intake
 from kiku.logs.lines import LogLine, rfc3339, split
 from kiku.logs.logplex import Logplex
 from kiku.logs.sessions import TailSession
@@ -147,3 +148,24 @@ def test_a_destroyed_apps_stream_and_file_go(tmp_path: Path) -> None:
     logplex.flush()
     assert not (tmp_path / f"{APP}.log").exists()
     assert logplex.history(APP, 100) == []
+
+
+def test_router_datagrams_become_router_lines(tmp_path: Path) -> None:
+    logplex = Logplex(tmp_path / "apps")
+    sock = bind_intake(tmp_path / "run" / "logplex.sock")
+    try:
+        intake = RouterLogIntake(logplex, sock)
+        intake.received(
+            f'{APP} 1764374400.250000 at=info method=GET path="/" status=200\n'
+            "- 1764374400.3 at=error code=H14 host=nope.localhost\n"
+            "../../etc 1764374400.3 at=info\n"
+            f"{APP} not-a-time at=info\n".encode()
+        )
+    finally:
+        sock.close()
+    [line] = logplex.history(APP, 10)
+    assert line.render() == (
+        '2025-11-29T00:00:00.250000+00:00 heroku[router]: at=info method=GET path="/" status=200'
+    )
+    assert intake.malformed == 2  # no time, no app: only the line for a real app is kept
+    assert (tmp_path / "run" / "logplex.sock").stat().st_mode & 0o777 == 0o600

@@ -20,7 +20,7 @@ from kiku.logs.logplex import Logplex
 
 log = logging.getLogger("kiku.logs")
 RECEIVE_BUFFER = 8 << 20  # bytes: room for bursts while the loop is busy elsewhere
-APP_ID = re.compile(r"[0-9a-f-]{36}")  # `-` (no app) and anything odd are not kept
+APP_ID = re.compile(r"[0-9a-f-]{36}")
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux; root may pass rmem_max
 
 
@@ -59,13 +59,17 @@ class RouterLogIntake:
         for row in data.decode(errors="replace").splitlines():
             app_id, _, rest = row.partition(" ")
             stamp, _, message = rest.partition(" ")
+            if app_id == "-":
+                continue  # a request for no app: nobody's stream
             try:
                 at = float(stamp)
             except ValueError:
                 self.malformed += 1
                 continue
-            if APP_ID.fullmatch(app_id) and message:
-                batches.setdefault(app_id, []).append((at, message))
+            if not APP_ID.fullmatch(app_id) or not message:
+                self.malformed += 1
+                continue
+            batches.setdefault(app_id, []).append((at, message))
         for app_id, entries in batches.items():
             self.logplex.publish_stamped(app_id, "heroku", "router", entries)
 
