@@ -266,7 +266,7 @@ _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
 def _parse(pattern: str, out: str) -> str:
-    found = re.search(pattern, out)
+    found = re.search(pattern, out, re.MULTILINE)
     if found is None:
         sys.exit(f"cannot read wrk's output ({pattern!r} not found):\n{out}")
     return found.group(1)
@@ -291,8 +291,9 @@ def wrk(port: int, duration: float, connections: int, cpus: str | None) -> Figur
     out = subprocess.run(pinned(command, cpus), capture_output=True, text=True, check=True).stdout
     requests = int(_parse(r"(\d+) requests in", out))
     rate = float(_parse(r"Requests/sec:\s+([\d.]+)", out))
-    p50 = _ms(_parse(r"50%\s+(\S+)", out))
-    p99 = _ms(_parse(r"99%\s+(\S+)", out))
+    # The "Latency Distribution" lines, not a "+/- Stdev" figure such as "68.50%".
+    p50 = _ms(_parse(r"^\s+50%\s+(\S+)$", out))
+    p99 = _ms(_parse(r"^\s+99%\s+(\S+)$", out))
     problems = re.findall(r"(Non-2xx or 3xx responses: \d+|Socket errors: .*)", out)
     return Figures("", requests, rate, p50, p99, "; ".join(problems))
 
