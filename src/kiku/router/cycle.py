@@ -116,7 +116,7 @@ class ProxyCycle:
         route = self._lookup()
         if route is None:
             return
-        if route.state != UP or not route.backends:
+        if not _ready(route):
             self.task = self.loop.create_task(self._boot_then_send(route))
             return
         backend = self._first_backend(route)
