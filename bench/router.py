@@ -1,6 +1,6 @@
 """kiku's router against nginx, with wrk, in one run over 127.0.0.1.
 
-    .venv/bin/python bench/router.py [--duration 10] [--connections 64] [--no-pin]
+    .venv/bin/python bench/router.py [--duration 10] [--rounds 1] [--connections 64] [--no-pin]
 
 Three targets, each loaded by `wrk -t1 -c64 --latency` with `Host: bench.localhost`:
 
@@ -18,6 +18,8 @@ request (utime + stime from /proc/<pid>/stat of the proxy's processes, before an
 divided by the requests wrk counted). With 2 or more CPUs the proxy gets CPU 0 and wrk
 and the backend the others (`--no-pin` leaves it to the scheduler). Needs wrk and nginx
 (`scripts/setup-bench.sh`). Every process it starts is stopped before it exits.
+`--rounds N` runs (a), (b), (c) in turn N times and prints the median round of each: other
+load on the host moves single rounds a lot.
 """
 
 from __future__ import annotations
