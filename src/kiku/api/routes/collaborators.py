@@ -11,8 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from kiku.api.deps import DB, AppDep, CallerDep, PlatformDep
-from kiku.api.ranges import paginate_list, parse_range
-from kiku.api.routes.common import page_response
+from kiku.api.routes.common import listed
 from kiku.api.views import collaborator_view
 from kiku.errors import InvalidParams, NotFound
 from kiku.store.models import App, Collaborator, User
@@ -46,9 +45,7 @@ def _find_member(app: App, identity: str) -> dict[str, Any]:
 @router.get("/apps/{app_identity}/collaborators")
 async def list_collaborators(request: Request, app: AppDep, platform: PlatformDep) -> JSONResponse:
     keys = {"id": lambda m: m["id"], "email": lambda m: m["user"]["email"]}
-    rng = parse_range(request.headers.get("range"), list(keys), platform.settings.page_size)
-    page = paginate_list(_members(app), rng, keys)
-    return page_response(page, page.items)
+    return listed(request, _members(app), keys, platform.settings.page_size)
 
 
 @router.post("/apps/{app_identity}/collaborators", status_code=201)

@@ -16,8 +16,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from kiku.api.deps import DB, AppDep, PlatformDep
-from kiku.api.ranges import paginate_list, parse_range
-from kiku.api.routes.common import page_response
+from kiku.api.routes.common import listed
 from kiku.api.views import fixed_id, iso
 from kiku.apps.domains import MAX_PER_APP, checked_hostname
 from kiku.errors import InvalidParams, NotFound
@@ -113,9 +112,8 @@ async def list_domains(
     request: Request, app: AppDep, platform: PlatformDep, db: DB
 ) -> JSONResponse:
     keys = {"id": lambda d: d["id"], "hostname": lambda d: d["hostname"]}
-    rng = parse_range(request.headers.get("range"), list(keys), platform.settings.page_size)
-    page = paginate_list(_views(db, app, platform.settings), rng, keys)
-    return page_response(page, page.items)
+    views = _views(db, app, platform.settings)
+    return listed(request, views, keys, platform.settings.page_size)
 
 
 @router.post("/apps/{app_identity}/domains", status_code=201)

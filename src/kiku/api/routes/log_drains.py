@@ -17,8 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from kiku.api.deps import DB, AppDep, CallerDep, PlatformDep
-from kiku.api.ranges import paginate_list, parse_range
-from kiku.api.routes.common import page_response
+from kiku.api.routes.common import listed
 from kiku.api.views import iso
 from kiku.errors import InvalidParams, NotFound
 from kiku.logs.drain_urls import parse_drain_url, redact
@@ -67,9 +66,8 @@ async def list_log_drains(
     request: Request, app: AppDep, platform: PlatformDep, db: DB
 ) -> JSONResponse:
     keys = {"id": lambda d: d["id"], "url": lambda d: d["url"], "token": lambda d: d["token"]}
-    rng = parse_range(request.headers.get("range"), list(keys), platform.settings.page_size)
-    page = paginate_list([log_drain_view(row, app) for row in _drains(db, app)], rng, keys)
-    return page_response(page, page.items)
+    views = [log_drain_view(row, app) for row in _drains(db, app)]
+    return listed(request, views, keys, platform.settings.page_size)
 
 
 @router.post("/apps/{app_identity}/log-drains", status_code=201)

@@ -17,8 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiku.api.deps import DB, AppDep, PlatformDep
-from kiku.api.ranges import paginate_list, parse_range
-from kiku.api.routes.common import page_response
+from kiku.api.routes.common import listed
 from kiku.api.routes.domains import find_endpoint
 from kiku.api.views import fixed_id, iso
 from kiku.apps import names
@@ -95,11 +94,9 @@ async def list_endpoints(
     request: Request, app: AppDep, platform: PlatformDep, db: DB
 ) -> JSONResponse:
     keys = {"id": lambda e: e["id"], "name": lambda e: e["name"]}
-    rng = parse_range(request.headers.get("range"), list(keys), platform.settings.page_size)
     query = select(SniEndpoint).where(SniEndpoint.app_id == app.id)
     views = [_view(db, app, e) for e in db.scalars(query)]
-    page = paginate_list(views, rng, keys)
-    return page_response(page, page.items)
+    return listed(request, views, keys, platform.settings.page_size)
 
 
 @router.post("/apps/{app_identity}/sni-endpoints", status_code=201)
