@@ -7,11 +7,17 @@ VENV := .venv/bin
 
 .PHONY: install run test lint unit integration bench bench-router clean
 
-install: .venv/.installed
+LANE := src/kiku/router/_lane.so
+
+install: .venv/.installed $(LANE)
 
 .venv/.installed: pyproject.toml uv.lock scripts/setup.sh
 	scripts/setup.sh
 	touch $@
+
+# The router's fast lane, compiled for the venv's Python (router/fastlane.py).
+$(LANE): src/kiku/router/_lane.c scripts/build-lane.sh .venv/.installed
+	scripts/build-lane.sh
 
 run: install
 	$(VENV)/kiku server --data-dir $(DATA_DIR) --api-port $(API_PORT) --router-port $(ROUTER_PORT) --domain $(DOMAIN)
@@ -40,4 +46,4 @@ bench-router: install
 	$(VENV)/python bench/router.py
 
 clean:
-	rm -rf .venv .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .cache .pytest_cache .mypy_cache .ruff_cache $(LANE)

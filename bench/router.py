@@ -11,7 +11,9 @@ Three targets, each loaded by `wrk -t1 -c64 --latency` with `Host: bench.localho
       router adds (X-Forwarded-*, X-Request-Id, X-Request-Start) and a buffered access log;
   (c) kiku's router (`python -m kiku.router --workers 1`) in front of the same backend,
       its route table from a feed socket (as tests/router/routerkit.py serves one), its
-      log lines as datagrams to a socket this script reads (as logplex does).
+      log lines as datagrams to a socket this script reads (as logplex does);
+  (d) with --python-too, the same router with `--no-lane`: every request served by the
+      Python path, without the compiled fast lane (router/fastlane.py), for comparison.
 
 For each: requests/s, p50 and p99 latency, and for (b) and (c) the proxy's CPU per
 request (utime + stime from /proc/<pid>/stat of the proxy's processes, before and after,
@@ -325,7 +327,7 @@ def run(args: argparse.Namespace, tmp: Path) -> list[Figures]:
     pin = args.pin and (os.cpu_count() or 1) >= 2
     proxy_cpus = "0" if pin else None
     rest_cpus = f"1-{(os.cpu_count() or 2) - 1}" if pin else None
-    backend_port, nginx_port, kiku_port = free_port(), free_port(), free_port()
+    backend_port, nginx_port = free_port(), free_port()
     with contextlib.ExitStack() as stack:
         backend_conf = NGINX_BACKEND.format(host=HOST, port=backend_port, body=BODY.strip() + r"\n")
         backend = stack.enter_context(
@@ -341,34 +343,57 @@ def run(args: argparse.Namespace, tmp: Path) -> list[Figures]:
         stack.callback(feed.close)
         logs = LogSocket(tmp / "logplex.sock")
         stack.callback(logs.close)
-        command = [sys.executable, "-m", "kiku.router", "--host", HOST, "--port", str(kiku_port)]
-        command += ["--routes-socket", str(tmp / "routes.sock")]
-        command += ["--log-socket", str(tmp / "logplex.sock"), "--workers", "1"]
-        router = stack.enter_context(started(pinned(command, proxy_cpus), tmp / "router.log"))
-        for port, process in ((backend_port, backend), (nginx_port, proxy), (kiku_port, router)):
+        kikus: list[tuple[str, list[str]]] = [("(c) kiku, 1 worker", [])]
+        if args.python_too:
+            kikus.append(("(d) kiku, no fast lane", ["--no-lane"]))
+        routers = []
+        for name, extra in kikus:
+            port = free_port()
+            command = [sys.executable, "-m", "kiku.router", "--host", HOST, "--port", str(port)]
+            command += ["--routes-socket", str(tmp / "routes.sock")]
+            command += ["--log-socket", str(tmp / "logplex.sock"), "--workers", "1", *extra]
+            log = tmp / f"router-{port}.log"
+            routers.append(
+                (name, port, stack.enter_context(started(pinned(command, proxy_cpus), log)))
+            )
+        for port, process in [(backend_port, backend), (nginx_port, proxy)]:
+            wait_answering(port, process)
+        for _, port, process in routers:
             wait_answering(port, process)
 
-        rounds: list[list[Figures]] = [[], [], []]
+        rounds: list[list[Figures]] = [[] for _ in range(2 + len(routers))]
         for _ in range(args.rounds):
             rounds[0].append(measure("(a) backend directly", backend_port, [], args, rest_cpus))
             nginx_pids = family(proxy.pid)
             rounds[1].append(
                 measure("(b) nginx, 1 worker", nginx_port, nginx_pids, args, rest_cpus)
             )
-            lines_before, datagrams_before = logs.lines, logs.datagrams
-            kiku = measure("(c) kiku, 1 worker", kiku_port, [router.pid], args, rest_cpus)
-            time.sleep(0.5)  # the last datagrams
-            lines = logs.lines - lines_before
-            # One log line per request: wrk counts only the completed ones (a few of the
-            # requests it cut off may have been answered and logged too).
-            missing = kiku.requests + kiku.warmup_requests - lines
-            if missing > 0:
-                kiku.errors = "; ".join(filter(None, [kiku.errors, f"log lines short {missing}"]))
-            datagrams = logs.datagrams - datagrams_before
-            kiku.note = f"router log: {lines} lines in {datagrams} datagrams"
-            rounds[2].append(kiku)
+            for i, (name, port, router) in enumerate(routers):
+                rounds[2 + i].append(measure_kiku(name, port, router.pid, logs, args, rest_cpus))
     # The median round by throughput: other load on the host moves single rounds a lot.
     return [sorted(r, key=lambda f: f.rate)[len(r) // 2] for r in rounds]
+
+
+def measure_kiku(
+    name: str,
+    port: int,
+    pid: int,
+    logs: LogSocket,
+    args: argparse.Namespace,
+    cpus: str | None,
+) -> Figures:
+    lines_before, datagrams_before = logs.lines, logs.datagrams
+    kiku = measure(name, port, [pid], args, cpus)
+    time.sleep(0.5)  # the last datagrams
+    lines = logs.lines - lines_before
+    # One log line per request: wrk counts only the completed ones (a few of the
+    # requests it cut off may have been answered and logged too).
+    missing = kiku.requests + kiku.warmup_requests - lines
+    if missing > 0:
+        kiku.errors = "; ".join(filter(None, [kiku.errors, f"log lines short {missing}"]))
+    datagrams = logs.datagrams - datagrams_before
+    kiku.note = f"router log: {lines} lines in {datagrams} datagrams"
+    return kiku
 
 
 def report(results: list[Figures], args: argparse.Namespace) -> None:
@@ -413,6 +438,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=1, help="a, b, c in turn; the median")
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="no CPU pinning")
+    parser.add_argument(
+        "--python-too", action="store_true", help="also (d): kiku without its fast lane"
+    )
     args = parser.parse_args()
     for tool in ("wrk", "nginx", "taskset"):
         if shutil.which(tool) is None:

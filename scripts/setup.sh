@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 # Debian packages kiku drives: git (repositories, smart HTTP), python3-venv (the virtualenv),
 # postgresql (the optional state store, and later the Postgres add-on; kiku starts its own clusters),
 # bubblewrap, debootstrap, iproute2, util-linux, nftables (dyno sandboxes, their stack root
-# filesystem, and the rule that keeps dynos from opening connections to the host).
+# filesystem, and the rule that keeps dynos from opening connections to the host);
+# gcc, libc6-dev and python3-dev compile the router's fast lane (scripts/build-lane.sh).
 DEBIAN_PACKAGES=(git python3 python3-venv ca-certificates postgresql
-  bubblewrap debootstrap iproute2 util-linux nftables)
+  bubblewrap debootstrap iproute2 util-linux nftables gcc libc6-dev python3-dev)
 UV_VERSION=0.13.8
 
 missing=()

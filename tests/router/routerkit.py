@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -17,6 +18,9 @@ import uvloop
 
 from kiku.router import Router, RouterConfig
 from kiku.router.tls import Certificates
+
+# Set per test by conftest.py: False makes stack() serve everything in Python (no lane).
+LANE = True
 
 FAST = RouterConfig(
     connect_timeout=0.5,
@@ -361,6 +365,8 @@ async def stack(
     feed.certs = certs or {}
     await feed.start()
     lines: list[str] = []
+    if not LANE:
+        config = dataclasses.replace(config, lane=False)
     router = Router(config, routes_socket=feed.path, log=lines.append, certificates=certificates)
     await router.start("127.0.0.1", 0)
     if certificates is not None:

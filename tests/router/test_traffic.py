@@ -104,7 +104,7 @@ async def test_backlog_too_deep_h11() -> None:
     assert (await clients[2].get()).status == 200  # room again
     lines = await s.wait_log(4)
     assert any('at=error code=H11 desc="Backlog too deep"' in line for line in lines)
-    assert s.router.backlog == {}
+    assert s.router.counts.backlog("id-app") == 0
     for c in clients:
         c.close()
     await teardown(s, d)
@@ -125,7 +125,7 @@ async def test_connection_limit_h22() -> None:
     assert 'at=error code=H22 desc="Connection limit reached"' in line
     c1.close()
     for _ in range(100):
-        if s.router.app_connections.get("id-app") == 1:
+        if s.router.counts.connections("id-app") == 1:
             break
         await asyncio.sleep(0.01)
     c4 = await s.client()
@@ -145,7 +145,7 @@ async def test_client_idle_mid_body_h28() -> None:
     line = (await s.wait_log())[0]
     assert line.startswith('id-app at=warning code=H28 desc="Client Connection Idle" ')
     assert 'method=POST path="/upload"' in line and "status=499" in line
-    assert s.router.backlog == {}
+    assert s.router.counts.backlog("id-app") == 0
     c.close()
     await teardown(s, d)
 

@@ -1,5 +1,5 @@
 """`python -m kiku.router --host 0.0.0.0 --port 8080 --routes-socket PATH
-[--log-socket PATH] [--tls-port 8443 --tls-cert PEM --tls-key KEY] [--workers N]`.
+[--log-socket PATH] [--tls-port 8443 --tls-cert PEM --tls-key KEY] [--workers N] [--no-lane]`.
 
 N worker processes (default: one per core) each listen on the same ports with SO_REUSEPORT,
 so the kernel spreads connections over them; a worker that dies is started again. Log
@@ -34,6 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tls-key", default=None)
     parser.add_argument("--workers", type=int, default=0, help="processes [one per core]")
     parser.add_argument("--grace", type=float, default=10.0)
+    parser.add_argument(
+        "--no-lane", dest="lane", action="store_false", help="serve every request in Python"
+    )
     args = parser.parse_args(argv)
     if args.tls_port is not None and not args.tls_cert:
         parser.error("--tls-port needs --tls-cert (and --tls-key unless the PEM holds the key)")

@@ -25,3 +25,5 @@ class RouterConfig:
     backlog_per_dyno: int = 200
     # Client connections per app on this router (H22 above it).
     max_app_connections: int = 10000
+    # The compiled fast lane serves the plain port's usual requests (router/fastlane.py).
+    lane: bool = True

@@ -184,33 +184,26 @@ class ProxyCycle:
     def _admit(self, route: Route) -> bool:
         """Count this request against the app's limits on this router: client connections
         (H22) and requests in flight or held (H11). False when it was refused."""
-        router = self.protocol.router
+        counts = self.protocol.router.counts
         app_id = route.app_id
         if self.protocol.app_id is None:
-            connections = router.app_connections.get(app_id, 0)
-            if connections >= self.config.max_app_connections:
+            if counts.connections(app_id) >= self.config.max_app_connections:
                 self.req.close_after = True
                 self.reply(pages.H22)
                 return False
-            router.app_connections[app_id] = connections + 1
+            counts.add(app_id, connections=1)
             self.protocol.app_id = app_id
-        backlog = router.backlog.get(app_id, 0)
-        if backlog >= self.config.backlog_per_dyno * max(1, len(route.backends)):
+        if counts.backlog(app_id) >= self.config.backlog_per_dyno * max(1, len(route.backends)):
             self.reply(pages.H11)
             return False
-        router.backlog[app_id] = backlog + 1
+        counts.add(app_id, backlog=1)
         self.counted = True
         return True
 
     def _uncount(self) -> None:
         if self.counted and self.route is not None:
             self.counted = False
-            backlog = self.protocol.router.backlog
-            app_id = self.route.app_id
-            if backlog.get(app_id, 0) <= 1:
-                backlog.pop(app_id, None)
-            else:
-                backlog[app_id] -= 1
+            self.protocol.router.counts.add(self.route.app_id, backlog=-1)
 
     def _first_backend(self, route: Route) -> Backend:
         """The dyno the client's affinity cookie names, if it is up; else the next one."""

@@ -85,6 +85,11 @@ def response(error: RouterError, extra_headers: bytes = b"", custom_url: str = "
     With `custom_url` (the app's ERROR_PAGE_URL or MAINTENANCE_PAGE_URL), the page is the
     app's own, shown as Heroku does: in a full-window iframe, so its relative links to
     images and CSS resolve against where it is stored. The status stays the error's."""
+    return template(error, custom_url).replace(b"%s", extra_headers, 1)
+
+
+def template(error: RouterError, custom_url: str = "") -> bytes:
+    """`response()` with `%s` where the extra headers go (the fast lane fills it in)."""
     key = (error.page, error.status, custom_url)
     template = _RESPONSES.get(key)
     if template is None:
@@ -95,7 +100,7 @@ def response(error: RouterError, extra_headers: bytes = b"", custom_url: str = "
         else:
             template = _render(error.page, error.status)
         _RESPONSES[key] = template
-    return template.replace(b"%s", extra_headers, 1)
+    return template
 
 
 _CUSTOM = (

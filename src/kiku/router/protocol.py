@@ -24,7 +24,13 @@ class _TooLarge(Exception):
 
 
 class RouterProtocol(asyncio.Protocol):
-    def __init__(self, router: Router, proto: str | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        router: Router,
+        proto: str | None = None,
+        port: int | None = None,
+        initial: bytes = b"",
+    ) -> None:
         # Global state
         self.router = router
         self.config = router.config
@@ -59,6 +65,7 @@ class RouterProtocol(asyncio.Protocol):
         self.starting: ProxyCycle | None = None  # to start once this read is parsed
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
+        self.initial = initial  # bytes the fast lane read before handing the connection over
 
     # asyncio.Protocol
 
@@ -70,6 +77,9 @@ class RouterProtocol(asyncio.Protocol):
         self.client_ip_bytes = self.client_ip.encode()
         self.router.connections.add(self)
         self._idle()
+        if self.initial:
+            data, self.initial = self.initial, b""
+            self.data_received(data)
 
     def data_received(self, data: bytes) -> None:
         self.last_rx = self.loop.time()
@@ -103,11 +113,7 @@ class RouterProtocol(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
         if self.app_id is not None:
-            counts = self.router.app_connections
-            if counts.get(self.app_id, 0) <= 1:
-                counts.pop(self.app_id, None)
-            else:
-                counts[self.app_id] -= 1
+            self.router.counts.add(self.app_id, connections=-1)
         for cycle in list(self.cycles):
             cycle.client_lost()
         self.cycles.clear()

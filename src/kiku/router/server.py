@@ -7,8 +7,10 @@ import socket
 import sys
 from collections.abc import Callable
 
+from kiku.router import fastlane
 from kiku.router.backend import BackendPool
 from kiku.router.config import RouterConfig
+from kiku.router.counts import AppCounts, LaneCounts
 from kiku.router.feed import RouteFeed
 from kiku.router.protocol import RouterProtocol
 from kiku.router.table import RouteTable
@@ -43,11 +45,9 @@ class Router:
             else None
         )
         self.connections: set[RouterProtocol] = set()
-        # Per app on this router (routers do not coordinate, as Heroku's): client
-        # connections (H22) and requests in flight or held for a dyno (H11).
-        self.app_connections: dict[str, int] = {}
-        self.backlog: dict[str, int] = {}
+        self.counts = AppCounts()  # H22 and H11, per app; the lane's once it runs
         self.server: asyncio.Server | None = None
+        self.lane: fastlane.FastLane | None = None  # serves the plain port when built
         self.tls_server: asyncio.Server | None = None
         self.port = 0
         self.tls_port = 0
@@ -56,7 +56,11 @@ class Router:
         loop = asyncio.get_running_loop()
         sock = _listen(host, port, reuse_port)
         self.port = sock.getsockname()[1]
-        self.server = await loop.create_server(lambda: RouterProtocol(self), sock=sock)
+        if self.config.lane and fastlane.available():
+            self.lane = fastlane.FastLane(self, sock)
+            self.counts = LaneCounts(self.lane.lane)
+        else:
+            self.server = await loop.create_server(lambda: RouterProtocol(self), sock=sock)
         if self.feed is not None:
             self.feed.start()
 
@@ -80,12 +84,17 @@ class Router:
         for server in (self.server, self.tls_server):
             if server is not None:
                 server.close()
+        lane = self.lane
+        if lane is not None:
+            lane.shutdown()
         for conn in list(self.connections):
             conn.shutdown()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
-        while self.connections and loop.time() < deadline:
+        while (self.connections or (lane and lane.active())) and loop.time() < deadline:
             await asyncio.sleep(0.02)
+        if lane is not None:
+            lane.close()
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.abort()

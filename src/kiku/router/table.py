@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +94,7 @@ class RouteTable:
         self._wildcards = any(host.startswith("*.") for host in self._routes)
         self._changed = asyncio.Event()
         self.version = 0
+        self.listeners: list[Callable[[], None]] = []  # told after every replace()
 
     def lookup(self, host: str) -> Route | None:
         route = self._routes.get(host)
@@ -106,6 +107,9 @@ class RouteTable:
     def hosts(self) -> list[str]:
         return list(self._routes)
 
+    def items(self) -> list[tuple[str, Route]]:
+        return list(self._routes.items())
+
     def replace(self, routes: Mapping[str, Route]) -> None:
         """Take a new snapshot; round-robin positions carry over for unchanged hosts."""
         for host, route in routes.items():
@@ -117,6 +121,8 @@ class RouteTable:
         self.version += 1
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
+        for listener in self.listeners:
+            listener()
 
     def apply_snapshot(self, message: Mapping[str, Any]) -> None:
         routes = message.get("routes", {})

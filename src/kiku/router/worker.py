@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import signal
 
+from kiku.router.config import RouterConfig
 from kiku.router.logsink import DatagramLog
 from kiku.router.server import Router
 from kiku.router.tls import Certificates, server_context
@@ -16,7 +17,8 @@ async def serve(args: argparse.Namespace) -> None:
     certificates = None
     if args.tls_port is not None:
         certificates = Certificates(server_context(args.tls_cert, args.tls_key))
-    router = Router(routes_socket=args.routes_socket, log=log, certificates=certificates)
+    config = RouterConfig(lane=args.lane)
+    router = Router(config, routes_socket=args.routes_socket, log=log, certificates=certificates)
     shared = args.workers > 1
     await router.start(args.host, args.port, reuse_port=shared)
     if args.tls_port is not None:
