@@ -186,3 +186,47 @@ async def test_pipelined_requests_answered_in_order() -> None:
     assert (r1.json()["path"], r2.json()["path"]) == ("/a", "/b")
     c.close()
     await teardown(s, d)
+
+
+@run
+async def test_large_responses_reach_a_slow_reader_whole() -> None:
+    """A dyno that writes faster than the client reads: the router holds the dyno back
+    (back-pressure) rather than buffering without bound, and every byte arrives in order,
+    with a Content-Length body and with a chunked one (re-chunked by the router)."""
+    size = 6 * 1024 * 1024
+    payload = bytes(i % 251 for i in range(size))
+
+    async def handler(seen, _r, w):  # type: ignore[no-untyped-def]
+        if seen.path == "/chunked":
+            w.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for at in range(0, size, 100_000):
+                piece = payload[at : at + 100_000]
+                w.write(b"%x\r\n%b\r\n" % (len(piece), piece))
+                await w.drain()
+            w.write(b"0\r\n\r\n")
+        else:
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+            w.write(payload)
+        await w.drain()
+        return True
+
+    d = await Dyno(handler=handler).start()
+    s = await stack(routes={"app.localhost": route("app", d.backend)})
+    c = await s.client()
+    for path in ("/length", "/chunked"):
+        c.send(f"GET {path} HTTP/1.1\r\nHost: app.localhost\r\n\r\n".encode())
+        head = await read_head(c.reader)
+        assert head is not None and head[0].startswith("HTTP/1.1 200")
+        await asyncio.sleep(0.2)  # not reading: the router's and the kernel's buffers fill
+        if path == "/length":
+            body = await c.reader.readexactly(size)
+        else:
+            pieces = []
+            while n := int(await c.reader.readuntil(b"\r\n"), 16):
+                pieces.append((await c.reader.readexactly(n + 2))[:-2])
+            assert await c.reader.readexactly(2) == b"\r\n"
+            body = b"".join(pieces)
+        assert body == payload
+    assert (await c.get()).status == 200  # the connection still serves
+    c.close()
+    await teardown(s, d)

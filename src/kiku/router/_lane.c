@@ -296,6 +296,10 @@ static int is_tchar(unsigned char ch) {
            (ch && strchr(extra, ch));
 }
 
+static void ltrim(const char **p, size_t *n) {
+    while (*n && (**p == ' ' || **p == '\t')) (*p)++, (*n)--;
+}
+
 static void trim(const char **p, size_t *n) {
     while (*n && (**p == ' ' || **p == '\t')) (*p)++, (*n)--;
     while (*n && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t')) (*n)--;
@@ -825,7 +829,7 @@ static void process_requests(lane_t *L, client_t *c) {
     size_t mlen = (size_t)(q - method);
     if (!mlen || q >= lim || *q != ' ') goto python;
     const char *target = ++q;
-    while (q < lim && (unsigned char)*q > 0x20 && *q != 0x7f) q++;
+    while (q < lim && (unsigned char)*q > 0x20 && (unsigned char)*q < 0x7f) q++;
     size_t tlen = (size_t)(q - target);
     if (!tlen || q >= lim || *q != ' ' || tlen > LONG_LINE) goto python;
     q++;
@@ -853,7 +857,7 @@ static void process_requests(lane_t *L, client_t *c) {
         }
         /* long names and lines: Python's path applies the router's limits (400) */
         if ((size_t)(nl - name) > LONG_LINE || colon - name > 256) goto python;
-        trim(&v, &vl);
+        ltrim(&v, &vl); /* forwarded as it came, trailing whitespace included */
         hs[nh++] = (header_t){name, v, (size_t)(colon - name), vl};
         q = nl + 2;
     }
@@ -869,22 +873,25 @@ static void process_requests(lane_t *L, client_t *c) {
         header_t *h = &hs[i];
         const char *n = h->name;
         size_t nl = h->nlen;
+        const char *tv = h->value; /* the value without surrounding whitespace */
+        size_t tvl = h->vlen;
+        trim(&tv, &tvl);
         forward[i] = 1;
         char c0 = n[0] | 0x20;
         if (c0 == 'h' && lower_eq(n, nl, "host")) {
             if (host) goto python;
-            host = h->value;
-            hostlen = h->vlen;
+            host = tv;
+            hostlen = tvl;
         } else if (c0 == 'c' && lower_eq(n, nl, "content-length")) {
-            if (length && (lengthlen != h->vlen || memcmp(length, h->value, h->vlen))) goto python;
-            length = h->value;
-            lengthlen = h->vlen;
+            if (length && (lengthlen != tvl || memcmp(length, tv, tvl))) goto python;
+            length = tv;
+            lengthlen = tvl;
         } else if (c0 == 'c' && lower_eq(n, nl, "connection")) {
             if (!plain_tokens(h->value, h->vlen, &conn_close, &conn_keep)) goto python;
             forward[i] = 0;
         } else if (c0 == 'x' && nl > 2 && (n[1] | 0x20) == '-') {
             if (lower_eq(n, nl, "x-forwarded-for")) forward[i] = 0, nxff++;
-            else if (lower_eq(n, nl, "x-request-id")) forward[i] = 0, rid = h->value, ridlen = h->vlen;
+            else if (lower_eq(n, nl, "x-request-id")) forward[i] = 0, rid = tv, ridlen = tvl;
             else if (lower_eq(n, nl, "x-forwarded-proto") || lower_eq(n, nl, "x-forwarded-port") ||
                      lower_eq(n, nl, "x-request-start"))
                 forward[i] = 0;
@@ -973,10 +980,12 @@ static void process_requests(lane_t *L, client_t *c) {
     if (nxff) {
         int first = 1;
         for (int i = 0; i < nh; i++) {
-            if (forward[i] || !lower_eq(hs[i].name, hs[i].nlen, "x-forwarded-for") || !hs[i].vlen)
-                continue;
+            const char *tv = hs[i].value;
+            size_t tvl = hs[i].vlen;
+            trim(&tv, &tvl);
+            if (forward[i] || !lower_eq(hs[i].name, hs[i].nlen, "x-forwarded-for") || !tvl) continue;
             if (!first) BUF_LIT(o, ", ");
-            buf_add(o, hs[i].value, hs[i].vlen);
+            buf_add(o, tv, tvl);
             first = 0;
         }
         if (c->iplen) {
@@ -1001,7 +1010,10 @@ static void process_requests(lane_t *L, client_t *c) {
     BUF_LIT(o, "Via: ");
     for (int i = 0; i < nh && nvia; i++) {
         if (forward[i] || !lower_eq(hs[i].name, hs[i].nlen, "via")) continue;
-        buf_add(o, hs[i].value, hs[i].vlen);
+        const char *tv = hs[i].value;
+        size_t tvl = hs[i].vlen;
+        trim(&tv, &tvl);
+        buf_add(o, tv, tvl);
         BUF_LIT(o, ", ");
     }
     BUF_LIT(o, "1.1 kiku\r\n\r\n");
@@ -1163,7 +1175,7 @@ static long response_head(lane_t *L, client_t *c, bconn_t *bc) {
         if (nh >= MAX_HEADERS) return -1;
         const char *v = colon + 1;
         size_t vl = (size_t)(nl - v);
-        trim(&v, &vl);
+        ltrim(&v, &vl);
         hs[nh++] = (header_t){q, v, (size_t)(colon - q), vl};
         q = nl + 2;
     }
@@ -1189,7 +1201,7 @@ static long response_head(lane_t *L, client_t *c, bconn_t *bc) {
         BUF_LIT(o, "\r\n");
         return (long)headlen;
     }
-    if (!rlen || status == 101) return -1;
+    if (!rlen) return -1;
     /* which headers go on; Connection tokens naming other headers drop those too */
     int has_length = 0, chunked = 0, has_rid = 0, dclose = 0, dkeep = 0;
     long long clen = -1;
@@ -1216,6 +1228,7 @@ static long response_head(lane_t *L, client_t *c, bconn_t *bc) {
                 a = z + 1;
             }
         } else if (lower_eq(n, nl, "content-length")) {
+            trim(&v, &vl);
             long long x = 0;
             if (!vl || vl > 18) return -1;
             for (size_t k = 0; k < vl; k++) {
@@ -1231,6 +1244,7 @@ static long response_head(lane_t *L, client_t *c, bconn_t *bc) {
             has_rid = 1;
         }
     }
+    if (has_length && chunked) return -1; /* two framings: the parser refuses it */
     c->status = status;
     size_t head_at = o->len;
     buf_fmt(o, "HTTP/1.1 %lld ", status);
@@ -1269,7 +1283,8 @@ static long response_head(lane_t *L, client_t *c, bconn_t *bc) {
     }
     if (!has_rid) buf_add(o, c->req.p + c->rid_at, c->rid_len);
     BUF_LIT(o, "Via: 1.1 kiku\r\n");
-    int no_body = c->head_req || status == 204 || status == 304;
+    int no_body = c->head_req || status == 204 || status == 304 || status == 101;
+    if (status == 101) c->close_after = 1; /* an upgrade the client did not ask for */
     c->body = B_NONE;
     if (!no_body) {
         if (chunked) {
@@ -1351,7 +1366,12 @@ static void response_bytes(lane_t *L, client_t *c, bconn_t *bc) {
             c->last_activity = now_mono();
             set_deadline(c, D_IDLE, c->last_activity + L->idle_timeout);
             c->state = C_BODY;
-            if (c->body == B_NONE) {
+            if (c->status == 101) { /* switched protocols unasked: relayed, then closed */
+                log_request(L, c, NULL, NULL);
+                abort_response(L, c);
+                return;
+            }
+            if (c->body == B_NONE || (c->body == B_LENGTH && c->remaining == 0)) {
                 response_done(L, c, bc, in->len > 0);
                 return;
             }

@@ -37,6 +37,7 @@ class BackendConnection(asyncio.Protocol):
         # The response head being read, for the sink's response_head().
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] = []
+        self.in_head = False  # header callbacks after the head are a chunked body's trailer
         self.tunnel = False
         self.skip_body = False  # the response to a HEAD request has no body
         self.idle_handle: asyncio.TimerHandle | None = None
@@ -86,15 +87,19 @@ class BackendConnection(asyncio.Protocol):
 
     # httptools callbacks
 
+    def on_message_begin(self) -> None:
+        self.in_head = True
+
     def on_status(self, status: bytes) -> None:
         if self.sink is not None:
             self.reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self.sink is not None:
+        if self.sink is not None and self.in_head:  # a trailer is dropped, not kept for later
             self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        self.in_head = False
         if self.sink is not None:
             self.sink.response_head(self)
         self.reason, self.headers = b"", []  # the next head (after a 100) starts empty
