@@ -18,7 +18,8 @@ Three targets, each loaded by `wrk -t1 -c64 --latency` with `Host: bench.localho
 For each: requests/s, p50 and p99 latency, and for (b) and (c) the proxy's CPU per
 request (utime + stime from /proc/<pid>/stat of the proxy's processes, before and after,
 divided by the requests wrk counted). With 2 or more CPUs the proxy gets CPU 0 and wrk
-and the backend the others (`--no-pin` leaves it to the scheduler). Needs wrk and nginx
+and the backend the others, as does this script, which reads kiku's log lines (`--no-pin`
+leaves it to the scheduler). Needs wrk and nginx
 (`scripts/setup-bench.sh`). Every process it starts is stopped before it exits.
 `--rounds N` runs (a), (b), (c) in turn N times and prints the median round of each: other
 load on the host moves single rounds a lot.
@@ -327,6 +328,8 @@ def run(args: argparse.Namespace, tmp: Path) -> list[Figures]:
     pin = args.pin and (os.cpu_count() or 1) >= 2
     proxy_cpus = "0" if pin else None
     rest_cpus = f"1-{(os.cpu_count() or 2) - 1}" if pin else None
+    if pin:  # this script reads the router's log lines: never on the proxy's CPU
+        os.sched_setaffinity(0, range(1, os.cpu_count() or 2))
     backend_port, nginx_port = free_port(), free_port()
     with contextlib.ExitStack() as stack:
         backend_conf = NGINX_BACKEND.format(host=HOST, port=backend_port, body=BODY.strip() + r"\n")

@@ -748,8 +748,11 @@ static void reply(lane_t *L, client_t *c, const herr_t *e) {
         buf_t extra = {0};
         buf_add(&extra, c->req.p + c->rid_at, c->rid_len);
         if (c->close_after || !c->keep_alive) BUF_LIT(&extra, "Connection: close\r\n");
-        const char *page = PyBytes_AS_STRING(c->app->page);
-        size_t plen = (size_t)PyBytes_GET_SIZE(c->app->page);
+        /* set_routes gives every app it routes a page; the fallback is never expected */
+        static const char bare[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n%s\r\n";
+        PyObject *po = c->app->page;
+        const char *page = po ? PyBytes_AS_STRING(po) : bare;
+        size_t plen = po ? (size_t)PyBytes_GET_SIZE(po) : sizeof bare - 1;
         const char *hole = strstr(page, "%s");
         size_t before = hole ? (size_t)(hole - page) : plen;
         size_t start = c->out.len;
@@ -1175,6 +1178,10 @@ static long response_head(lane_t *L, client_t *c, bconn_t *bc) {
         if (nh >= MAX_HEADERS) return -1;
         const char *v = colon + 1;
         size_t vl = (size_t)(nl - v);
+        for (size_t i = 0; i < vl; i++) { /* a bare LF would split the client's head */
+            unsigned char ch = (unsigned char)v[i];
+            if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return -1;
+        }
         ltrim(&v, &vl);
         hs[nh++] = (header_t){q, v, (size_t)(colon - q), vl};
         q = nl + 2;

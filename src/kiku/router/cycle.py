@@ -11,6 +11,7 @@ Timeouts are deadlines that the connection's one watchdog timer checks.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from kiku.router.protocol import RouterProtocol
 
 _NO_BODY_STATUS = frozenset({204, 304})
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # not allowed in a reason phrase
 # Heroku: an opaque, HttpOnly session cookie (HEROKU_BEHAVIOUR §3.9).
 _COOKIE_ATTRS = b"; Path=/; HttpOnly\r\n"
 
@@ -315,6 +317,9 @@ class ProxyCycle:
 
     def response_head(self, conn: BackendConnection) -> None:
         status = conn.parser.get_status_code()
+        if status < 100 or _CONTROL.search(conn.reason):
+            self.backend_bad(conn)  # relayed, it would not be HTTP/1.1 (or split the head)
+            return
         if 100 <= status < 200 and status != 101:
             self._interim(conn, status)
             return

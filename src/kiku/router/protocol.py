@@ -106,6 +106,8 @@ class RouterProtocol(asyncio.Protocol):
         cycle, self.starting = self.starting, None
         if cycle is not None:
             cycle.start()
+        elif not self.in_request and not self.cycles and not self.upgraded:
+            self._idle()  # only blank lines came: the keep-alive timeout still applies
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.router.connections.discard(self)
