@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from certkit import TestCA
+from router import routerkit
 from router.routerkit import Client, Dyno, FeedServer, LogReceiver, route, run
 from router.test_feed_and_log import _free_port
 
@@ -150,3 +151,62 @@ def test_workers_do_not_join_another_routers_port() -> None:
         other.close()
     assert done.returncode == 2
     assert f"127.0.0.1:{port} is in use" in done.stderr
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _limit_descriptors(limit: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+
+@run
+async def test_out_of_descriptors_the_router_waits_and_recovers() -> None:
+    """More clients than a worker has descriptors for: it neither spins nor dies, and
+    serves again once they leave. (The lane leaves the ones it cannot take in the backlog;
+    libuv, in Python mode, closes them.)"""
+    d = await Dyno().start()
+    feed = FeedServer()
+    feed.routes = {"app.localhost": route("app", d.backend)}
+    await feed.start()
+    port = _free_port()
+    command = [sys.executable, "-m", "kiku.router", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--routes-socket", feed.path, "--workers", "1"]
+    command += [] if routerkit.LANE else ["--no-lane"]
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, preexec_fn=lambda: _limit_descriptors(64)
+    )
+    clients: list[Client] = []
+    try:
+        await until(lambda: feed.connects >= 1)
+        probe = await Client.connect(port)
+        assert (await probe.get()).status == 200
+        probe.close()
+        for _ in range(100):  # a request each, far more than 64 descriptors hold
+            c = await Client.connect(port)
+            c.send(b"GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+            clients.append(c)
+        await asyncio.sleep(0.5)
+        before = _cpu_seconds(proc.pid)
+        await asyncio.sleep(1.0)
+        assert _cpu_seconds(proc.pid) - before < 0.3  # waiting, not spinning
+        assert proc.poll() is None
+        for c in clients:
+            c.close()
+        clients.clear()
+        # Once the router has let go (libuv, in Python mode, sheds clients at the limit):
+        await until(lambda: len(os.listdir(f"/proc/{proc.pid}/fd")) < 40)
+        late = await Client.connect(port)
+        assert (await asyncio.wait_for(late.get(), 10)).status == 200
+        late.close()
+    finally:
+        for c in clients:
+            c.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        await feed.close()
+        await d.stop()

@@ -207,7 +207,7 @@ typedef struct lane {
     int listen_fd;
     tag_t listen_tag;
     int accepting;
-    PyObject *handoff;
+    double accept_again; /* out of descriptors: accepting waits until then (0: it does not) */
     /* config */
     double connect_timeout, first_byte_timeout, idle_timeout, keepalive_timeout;
     double backend_idle_timeout, partial_timeout;
@@ -1606,7 +1606,15 @@ static void on_listen(lane_t *L) {
         struct sockaddr_in addr;
         socklen_t al = sizeof addr;
         int fd = accept4(L->listen_fd, (struct sockaddr *)&addr, &al, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return;
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* The listening socket stays readable: without a pause this would spin.
+                 * Clients wait in the backlog; tick() tries again in 0.1 s. */
+                epoll_ctl(L->epfd, EPOLL_CTL_DEL, L->listen_fd, NULL);
+                L->accept_again = now_mono() + 0.1;
+            }
+            return;
+        }
         client_t *c = calloc(1, sizeof *c);
         if (!c) {
             close(fd);
@@ -1675,6 +1683,11 @@ static PyObject *Lane_poll(lane_t *L, PyObject *Py_UNUSED(args)) {
 
 static PyObject *Lane_tick(lane_t *L, PyObject *Py_UNUSED(args)) {
     double now = now_mono();
+    if (L->accept_again > 0 && now >= L->accept_again && L->accepting) {
+        L->accept_again = 0;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &L->listen_tag};
+        epoll_ctl(L->epfd, EPOLL_CTL_ADD, L->listen_fd, &ev);
+    }
     client_t *c = L->clients;
     while (c) {
         client_t *next = c->next;

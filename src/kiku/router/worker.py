@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import signal
 
 from kiku.router.config import RouterConfig
 from kiku.router.logsink import DatagramLog
 from kiku.router.server import Router
 from kiku.router.tls import Certificates, server_context
+
+
+def raise_open_files() -> None:
+    """Each proxied connection holds two descriptors (client and dyno): the usual soft
+    limit of 1024 would cap a worker near 500 connections, far below H22's 10,000."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -34,6 +44,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def run_worker(args: argparse.Namespace) -> None:
+    raise_open_files()
     try:
         import uvloop
 
