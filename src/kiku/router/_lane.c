@@ -1045,7 +1045,6 @@ static void process_requests(lane_t *L, client_t *c) {
     c->tries = 0;
     c->backend = r->backends[r->rr++ % (unsigned)r->nb];
     c->backend->refs++;
-    c->state = C_CONNECT;
     start_connect(L, c);
     return;
 python:
@@ -1076,9 +1075,11 @@ static void send_request(lane_t *L, client_t *c) {
 }
 
 /* A connection to c->backend: from the pool, else a new one (EPOLLOUT says when). */
+static void connect_fresh(lane_t *L, client_t *c);
+
 static void start_connect(lane_t *L, client_t *c) {
     backend_t *b = c->backend;
-    while (b->idle) {
+    if (b->idle) {
         bconn_t *bc = b->idle;
         b->idle = bc->next_idle;
         b->nidle--;
@@ -1089,11 +1090,18 @@ static void start_connect(lane_t *L, client_t *c) {
         send_request(L, c);
         return;
     }
+    connect_fresh(L, c);
+}
+
+/* A new connection to c->backend; connect_failed() decides what a failure means. */
+static void connect_fresh(lane_t *L, client_t *c) {
+    backend_t *b = c->backend;
     c->reused = 0;
     c->tries++;
+    c->state = C_CONNECT;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        reply(L, c, &H21);
+        connect_failed(L, c, 0);
         return;
     }
     int one = 1;
@@ -1125,8 +1133,13 @@ static route_t *route_of(lane_t *L, client_t *c) {
     return lookup(L, host, c->m_host - c->m_path);
 }
 
-/* H19 after a timeout among the tries, else H21; or the next dyno. */
+/* H19 after a timeout among the tries, else H21; or the next dyno. H13 when this was
+ * the one fresh try after a pooled connection the dyno had closed. */
 static void connect_failed(lane_t *L, client_t *c, int timed_out) {
+    if (c->retried) {
+        reply(L, c, &H13);
+        return;
+    }
     if (timed_out) c->tried_timeout = 1;
     route_t *r = route_of(L, c);
     int limit = r ? (r->nb < L->connect_tries ? r->nb : L->connect_tries) : 0;
@@ -1488,31 +1501,7 @@ static void backend_lost(lane_t *L, client_t *c) {
             /* a pooled connection the dyno had closed: once more, fresh */
             c->retried = 1;
             drop_bconn(L, c);
-            c->reused = 0;
-            backend_t *b = c->backend;
-            int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-            if (fd < 0) {
-                reply(L, c, &H13);
-                return;
-            }
-            int one = 1;
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            bconn_t *nb = bconn_new(L, b, fd);
-            nb->owner = c;
-            c->bc = nb;
-            c->state = C_CONNECT;
-            c->connect_started = now_mono();
-            c->tries = L->connect_tries; /* a failure now is H13, not the next dyno */
-            int rc = connect(fd, (struct sockaddr *)&b->addr, sizeof b->addr);
-            if (rc == 0) {
-                send_request(L, c);
-            } else if (errno == EINPROGRESS) {
-                nb->connecting = 1;
-                bconn_events(L, nb, EPOLLOUT);
-                set_deadline(c, D_CONNECT, c->connect_started + L->connect_timeout);
-            } else {
-                reply(L, c, &H13);
-            }
+            connect_fresh(L, c);
             return;
         }
         reply(L, c, &H13);
@@ -1572,8 +1561,7 @@ static void on_bconn(lane_t *L, bconn_t *bc, uint32_t ev) {
         c->connect_ms += (long)((now_mono() - c->connect_started) * 1000);
         if (err) {
             drop_bconn(L, c);
-            if (c->retried) reply(L, c, &H13);
-            else connect_failed(L, c, 0);
+            connect_failed(L, c, 0);
             return;
         }
         bc->connecting = 0;
@@ -1704,8 +1692,7 @@ static PyObject *Lane_tick(lane_t *L, PyObject *Py_UNUSED(args)) {
             case D_CONNECT:
                 c->connect_ms += (long)((now - c->connect_started) * 1000);
                 drop_bconn(L, c);
-                if (c->retried) reply(L, c, &H13);
-                else connect_failed(L, c, 1);
+                connect_failed(L, c, 1);
                 break;
             case D_FIRSTBYTE:
                 reply(L, c, &H12);
