@@ -279,6 +279,13 @@ static int lower_prefix(const char *a, size_t alen, const char *lit) {
     return 1;
 }
 
+/* A hop-by-hop header (heads.is_hop in the Python path): never passed on. */
+static int is_hop(const char *n, size_t nl) {
+    return lower_eq(n, nl, "connection") || lower_eq(n, nl, "keep-alive") || lower_eq(n, nl, "te") ||
+           lower_eq(n, nl, "trailer") || lower_eq(n, nl, "transfer-encoding") ||
+           lower_eq(n, nl, "upgrade") || lower_prefix(n, nl, "proxy-");
+}
+
 static const char *find_crlf2(const char *p, size_t len) {
     if (len < 4) return NULL;
     const char *end = p + len - 3;
@@ -1209,9 +1216,7 @@ static long response_head(lane_t *L, client_t *c, bconn_t *bc) {
         for (int i = 0; i < nh; i++) {
             const char *n = hs[i].name;
             size_t nl = hs[i].nlen;
-            if (lower_eq(n, nl, "connection") || lower_eq(n, nl, "keep-alive") || lower_eq(n, nl, "te") ||
-                lower_eq(n, nl, "trailer") || lower_eq(n, nl, "transfer-encoding") ||
-                lower_eq(n, nl, "upgrade") || lower_prefix(n, nl, "proxy-"))
+            if (is_hop(n, nl))
                 continue;
             buf_add(o, n, nl);
             BUF_LIT(o, ": ");
@@ -1273,9 +1278,7 @@ static long response_head(lane_t *L, client_t *c, bconn_t *bc) {
     for (int i = 0; i < nh; i++) {
         const char *n = hs[i].name;
         size_t nl = hs[i].nlen;
-        if (lower_eq(n, nl, "connection") || lower_eq(n, nl, "keep-alive") || lower_eq(n, nl, "te") ||
-            lower_eq(n, nl, "trailer") || lower_eq(n, nl, "transfer-encoding") ||
-            lower_eq(n, nl, "upgrade") || lower_prefix(n, nl, "proxy-"))
+        if (is_hop(n, nl))
             continue;
         int dropped = 0;
         for (int k = 0; k < ndrop && !dropped; k++) {
@@ -1522,21 +1525,24 @@ static void backend_lost(lane_t *L, client_t *c) {
 
 /* ------------------------------------------------------------------ events */
 
+/* One read into the lane's scratch buffer, kept in `b` (a connection holds only what it
+ * has): 1 bytes came, 0 none yet, -1 the connection ended or broke. */
+static int read_into(lane_t *L, int fd, buf_t *b) {
+    ssize_t n = read(fd, L->scratch, READ_SIZE);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
+    if (n <= 0 || buf_add(b, L->scratch, (size_t)n)) return -1;
+    return 1;
+}
+
 static void on_client(lane_t *L, client_t *c, uint32_t ev) {
     if (ev & EPOLLOUT) {
         flush_client(L, c);
         return;  /* EPOLLIN comes again (level-triggered) */
     }
     if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        /* read into the lane's one scratch buffer: a connection holds what it has only */
-        ssize_t n = read(c->fd, L->scratch, READ_SIZE);
-        if (n <= 0) {
-            if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-            client_lost(L, c);
-            return;
-        }
-        if (buf_add(&c->in, L->scratch, (size_t)n)) {
-            client_lost(L, c);
+        int got = read_into(L, c->fd, &c->in);
+        if (got <= 0) {
+            if (got < 0) client_lost(L, c);
             return;
         }
         if (c->state == C_IDLE && c->out.len == 0) {
@@ -1575,14 +1581,9 @@ static void on_bconn(lane_t *L, bconn_t *bc, uint32_t ev) {
         if (!(ev & EPOLLIN)) return;
     }
     if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        ssize_t n = read(bc->fd, L->scratch, READ_SIZE);
-        if (n <= 0) {
-            if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-            backend_lost(L, c);
-            return;
-        }
-        if (buf_add(&bc->in, L->scratch, (size_t)n)) {
-            backend_lost(L, c);
+        int got = read_into(L, bc->fd, &bc->in);
+        if (got <= 0) {
+            if (got < 0) backend_lost(L, c);
             return;
         }
         response_bytes(L, c, bc);
